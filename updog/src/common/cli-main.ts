@@ -1,0 +1,39 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, UserError } from './errors.js';
+import { LOG_LEVELS } from './log.js';
+
+/** The `--log-level` option every bin offers. */
+export function logLevelOption(): Option {
+  return new Option('--log-level <level>', 'log verbosity on stderr').choices(LOG_LEVELS).default('info');
+}
+
+/**
+ * Runs a commander program as a process entry point: user-facing errors print one line
+ * `<bin>: error: <message>` on stderr and exit with their code; anything else is a bug and
+ * prints its stack.
+ */
+export async function runCli(program: Command, argv: string[] = process.argv): Promise<void> {
+  program.exitOverride();
+  program.configureOutput({ outputError: (str, write) => write(str) });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = exitCodeFor(program.name(), err);
+  }
+}
+
+function exitCodeFor(bin: string, err: unknown): number {
+  if (err instanceof CommanderError) {
+    // help and version "errors" are successful exits
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+      return ExitCode.Ok;
+    }
+    return ExitCode.Usage;
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`${bin}: ${err.exitCode === ExitCode.NothingToDo ? '' : 'error: '}${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`${bin}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return ExitCode.Failure;
+}
