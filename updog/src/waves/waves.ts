@@ -1,0 +1,33 @@
+import { UserError } from '../common/errors.js';
+import type { Update } from '../manifest/manifest.js';
+
+/** Host seeds are 0..MAX_SEED; wave keys are seed bounds in the same space. */
+export const MAX_SEED = 2048;
+
+export class SeedError extends UserError {}
+
+export function checkSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new SeedError(`seed ${seed} is out of range: it must be an integer from 0 to ${MAX_SEED}`);
+  }
+}
+
+/**
+ * When the host with `seed` may take `update` (DESIGN.md 3). A seed belongs to the wave
+ * (start_key, end_key]; inside it hosts are spread by their position in the wave, so a later
+ * wave does not release all its hosts at once at its end. Before the first key: the first key's
+ * time; after the last key: the last key's time; no waves: ready at once (epoch).
+ */
+export function readyAt(update: Update, seed: number): Date {
+  checkSeed(seed);
+  const waves = update.waves; // sorted by seed
+  const endIndex = waves.findIndex((w) => w.seed >= seed);
+  const last = waves[waves.length - 1];
+  if (last === undefined) return new Date(0);
+  if (endIndex < 0) return last.startsAt;
+  const end = waves[endIndex]!;
+  const start = waves[endIndex - 1];
+  if (start === undefined) return end.startsAt;
+  const span = end.startsAt.getTime() - start.startsAt.getTime();
+  return new Date(start.startsAt.getTime() + Math.floor((span * (seed - start.seed)) / (end.seed - start.seed)));
+}

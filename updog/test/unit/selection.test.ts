@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest, Update } from '../../src/manifest/manifest.js';
+import { applicableUpdates, migrationPath, SelectionError, selectUpdate, type HostSelection } from '../../src/selection/selection.js';
+
+const NOW = new Date('2024-11-01T00:00:00Z');
+
+function upd(version: string, opts: Partial<Update> & { readyIn?: number } = {}): Update {
+  const { readyIn, ...rest } = opts;
+  return {
+    variant: 'aws-k8s-1.31',
+    arch: 'x86_64',
+    version,
+    maxVersion: '1.3.0',
+    // one wave at seed 0: everyone is ready at NOW + readyIn hours
+    waves: readyIn === undefined ? [] : [{ seed: 0, startsAt: new Date(NOW.getTime() + readyIn * 3_600_000) }],
+    images: { boot: `boot-${version}`, root: `root-${version}`, hash: `hash-${version}` },
+    ...rest,
+  };
+}
+
+const manifest: Manifest = {
+  updates: [
+    upd('1.1.0'),
+    upd('1.3.0', { readyIn: 5 }), // not ready yet
+    upd('1.2.0'),
+    upd('1.0.0'),
+    upd('1.4.0'), // above max_version 1.3.0: never applicable
+    upd('1.2.5', { arch: 'aarch64' }),
+    upd('1.2.6', { variant: 'metal-dev' }),
+  ],
+  migrations: [],
+};
+
+const host: HostSelection = {
+  variant: 'aws-k8s-1.31',
+  arch: 'x86_64',
+  version: '1.1.0',
+  seed: 1000,
+  versionLock: 'latest',
+  ignoreWaves: false,
+  now: NOW,
+};
+const pick = (over: Partial<HostSelection>): string | undefined => selectUpdate(manifest, { ...host, ...over })?.version;
+
+describe('applicableUpdates', () => {
+  it('keeps matching variant/arch within max_version and ready, newest first', () => {
+    expect(applicableUpdates(manifest, host).map((a) => a.update.version)).toEqual(['1.2.0', '1.1.0', '1.0.0']);
+  });
+  it('includes not-yet-ready updates when waves are ignored, with their readyAt', () => {
+    const all = applicableUpdates(manifest, { ...host, ignoreWaves: true });
+    expect(all.map((a) => [a.update.version, a.readyAt.toISOString()])).toEqual([
+      ['1.3.0', '2024-11-01T05:00:00.000Z'],
+      ['1.2.0', '1970-01-01T00:00:00.000Z'],
+      ['1.1.0', '1970-01-01T00:00:00.000Z'],
+      ['1.0.0', '1970-01-01T00:00:00.000Z'],
+    ]);
+  });
+});
+
+describe('selectUpdate', () => {
+  it('picks the newest ready update above the running version', () => {
+    expect(pick({})).toBe('1.2.0');
+    expect(pick({ ignoreWaves: true })).toBe('1.3.0');
+    expect(pick({ now: new Date(NOW.getTime() + 5 * 3_600_000) })).toBe('1.3.0');
+  });
+  it('finds nothing when the host runs the newest version', () => {
+    expect(pick({ version: '1.2.0' })).toBeUndefined();
+  });
+  it('filters variant and arch mismatches', () => {
+    expect(pick({ arch: 'aarch64' })).toBe('1.2.5');
+    expect(pick({ variant: 'metal-dev' })).toBe('1.2.6');
+    expect(pick({ variant: 'nope' })).toBeUndefined();
+  });
+  it('ignores updates above max_version', () => {
+    expect(pick({ version: '1.3.0', ignoreWaves: true })).toBeUndefined();
+    expect(pick({ image: '1.4.0', ignoreWaves: true })).toBeUndefined();
+  });
+  it('rolls back a pulled release when running above max_version', () => {
+    expect(pick({ version: '1.4.0' })).toBe('1.2.0');
+  });
+  it('locks to an exact version, even older, with or without v', () => {
+    expect(pick({ versionLock: '1.0.0' })).toBe('1.0.0');
+    expect(pick({ versionLock: 'v1.2.0' })).toBe('1.2.0');
+    expect(pick({ versionLock: '1.3.0' })).toBeUndefined(); // not ready
+  });
+  it('a lock equal to the running version means no update', () => {
+    expect(pick({ versionLock: '1.1.0' })).toBeUndefined();
+    expect(pick({ versionLock: 'v1.1.0', version: '1.4.0' })).toBe('1.1.0');
+  });
+  it('--image picks exactly that version, overriding the lock', () => {
+    expect(pick({ image: '1.0.0' })).toBe('1.0.0');
+    expect(pick({ image: '1.0.0', versionLock: '1.2.0' })).toBe('1.0.0');
+    expect(pick({ image: '1.3.0' })).toBeUndefined();
+    expect(pick({ image: '1.3.0', ignoreWaves: true })).toBe('1.3.0');
+    expect(pick({ image: '9.9.9' })).toBeUndefined();
+  });
+});
+
+describe('migrationPath', () => {
+  const m = (from: string, to: string): { from: string; to: string; targets: string[] } => ({ from, to, targets: [`m-${from}-${to}-a`, `m-${from}-${to}-b`] });
+  const migrations = [m('1.0.0', '1.1.0'), m('1.1.0', '1.2.0'), m('1.0.0', '1.2.0'), m('1.2.0', '1.3.0'), m('1.5.0', '1.6.0')];
+
+  it('takes the largest jump not passing the target, forward', () => {
+    expect(migrationPath(migrations, '1.0.0', '1.3.0')).toEqual(['m-1.0.0-1.2.0-a', 'm-1.0.0-1.2.0-b', 'm-1.2.0-1.3.0-a', 'm-1.2.0-1.3.0-b']);
+    expect(migrationPath(migrations, '1.0.0', '1.1.0')).toEqual(['m-1.0.0-1.1.0-a', 'm-1.0.0-1.1.0-b']);
+    expect(migrationPath(migrations, '1.1.0', '1.2.5')).toEqual(['m-1.1.0-1.2.0-a', 'm-1.1.0-1.2.0-b']);
+  });
+  it('skips versions without migrations', () => {
+    expect(migrationPath(migrations, '1.3.0', '1.6.0')).toEqual(['m-1.5.0-1.6.0-a', 'm-1.5.0-1.6.0-b']);
+    expect(migrationPath(migrations, '1.3.0', '1.4.0')).toEqual([]);
+    expect(migrationPath(migrations, '1.2.0', '1.2.0')).toEqual([]);
+  });
+  it('reverses the upgrade path for a downgrade', () => {
+    expect(migrationPath(migrations, '1.3.0', '1.0.0')).toEqual(['m-1.2.0-1.3.0-b', 'm-1.2.0-1.3.0-a', 'm-1.0.0-1.2.0-b', 'm-1.0.0-1.2.0-a']);
+  });
+  it('rejects a cycle, a backward edge and a self edge', () => {
+    const cycle = [m('1.0.0', '1.1.0'), m('1.1.0', '1.0.0')];
+    expect(() => migrationPath(cycle, '1.0.0', '1.1.0')).toThrow(SelectionError);
+    expect(() => migrationPath(cycle, '1.0.0', '1.1.0')).toThrow(
+      "migration (1.1.0, 1.0.0) does not go forward; the manifest's migrations must each go to a newer version",
+    );
+    expect(() => migrationPath([m('1.2.0', '1.2.0')], '1.0.0', '1.3.0')).toThrow('migration (1.2.0, 1.2.0) does not go forward');
+  });
+});
