@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { logLevelOption, runCli } from '../../../updog/src/common/cli-main.js';
+import { registerManifestsCommand } from './manifests.js';
+
+const program = new Command('update-operator')
+  .description('Kubernetes operator that updates nodes one budget-slot at a time: stage, cordon, drain, reboot, health-gate.')
+  .addOption(logLevelOption());
+
+// Each subcommand module adds itself here (one line each).
+registerManifestsCommand(program);
+
+await runCli(program);
