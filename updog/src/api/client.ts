@@ -1,0 +1,104 @@
+/**
+ * A small typed client for the host update API (used by `updog api` and the update-operator
+ * agent). Refusals come back as `UpdateApiError` carrying the server's kind, so callers can tell
+ * "busy, retry" (exit code Busy) from "not allowed in this state" and from a failed command.
+ */
+import http from 'node:http';
+import { ExitCode, UserError } from '../common/errors.js';
+import {
+  COMMAND_ROUTES,
+  STATUS_ROUTE,
+  type ApiErrorBody,
+  type ApiErrorKind,
+  type StatusResponse,
+  type UpdateCommand,
+} from './protocol.js';
+
+export class UpdateApiError extends UserError {
+  constructor(
+    readonly kind: ApiErrorKind,
+    readonly httpStatus: number,
+    message: string,
+  ) {
+    super(message, { exitCode: kind === 'busy' ? ExitCode.Busy : ExitCode.Failure });
+  }
+}
+
+export class UpdateApiClient {
+  constructor(readonly socketPath: string) {}
+
+  status(): Promise<StatusResponse> {
+    return this.request('GET', STATUS_ROUTE);
+  }
+
+  refresh(): Promise<StatusResponse> {
+    return this.command('refresh');
+  }
+
+  prepare(version: string): Promise<StatusResponse> {
+    return this.command('prepare', { version });
+  }
+
+  activate(): Promise<StatusResponse> {
+    return this.command('activate');
+  }
+
+  deactivate(): Promise<StatusResponse> {
+    return this.command('deactivate');
+  }
+
+  reboot(): Promise<StatusResponse> {
+    return this.command('reboot');
+  }
+
+  markSuccessfulBoot(): Promise<StatusResponse> {
+    return this.command('mark-successful-boot');
+  }
+
+  command(command: UpdateCommand, body?: unknown): Promise<StatusResponse> {
+    return this.request('POST', COMMAND_ROUTES[command], body);
+  }
+
+  private request(method: string, path: string, body?: unknown): Promise<StatusResponse> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          method,
+          path,
+          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const code = res.statusCode ?? 0;
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              reject(new UpdateApiError('failed', code, `update API answered ${code} with a non-JSON body: ${text.slice(0, 200)}`));
+              return;
+            }
+            if (code === 200) resolve(parsed as StatusResponse);
+            else {
+              const err = parsed as ApiErrorBody;
+              reject(new UpdateApiError(err.kind, code, err.error));
+            }
+          });
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        reject(
+          new UserError(`cannot reach the update API on ${this.socketPath} (${err.code ?? err.message}); is \`updog serve\` running?`, {
+            cause: err,
+          }),
+        );
+      });
+      req.end(payload);
+    });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The host update API's wire format: routes, request bodies and the status document. Shared by the
+ * server (`updog serve`) and its clients (`updog api`, the update-operator agent), so both ends
+ * agree by construction. Modelled on Bottlerocket's update API (thar-be-updates).
+ */
+
+/** Where the host is in an update: Idle -> Available -> Staged -> Ready -> (reboot) -> Idle. */
+export const UPDATE_STATES = ['Idle', 'Available', 'Staged', 'Ready'] as const;
+export type UpdateState = (typeof UPDATE_STATES)[number];
+
+/** Commands that change the host; each holds the update lock while it runs. */
+export const UPDATE_COMMANDS = ['refresh', 'prepare', 'activate', 'deactivate', 'reboot', 'mark-successful-boot'] as const;
+export type UpdateCommand = (typeof UPDATE_COMMANDS)[number];
+
+export type PartitionSetName = 'A' | 'B';
+
+export interface UpdateImage {
+  variant: string;
+  arch: string;
+  version: string;
+}
+
+/** What one partition set holds, and whether the bootloader will pick it next. */
+export interface PartitionImage {
+  set: PartitionSetName;
+  image: UpdateImage;
+  nextToBoot: boolean;
+}
+
+export interface CommandResult {
+  command: UpdateCommand;
+  status: 'Success' | 'Failed';
+  /** ISO 8601 UTC time the command finished. */
+  timestamp: string;
+  /** Error message when status is Failed. */
+  error?: string;
+}
+
+/** The persisted status document (one JSON file, rewritten atomically after every command). */
+export interface UpdateStatus {
+  updateState: UpdateState;
+  /** Versions the repository offers for this variant and arch (newest first), from the last refresh. */
+  availableUpdates: string[];
+  /** The update this host's own policy (waves, version lock) picks; null when there is none. */
+  chosenUpdate: UpdateImage | null;
+  activePartition: PartitionImage | null;
+  /** The inactive set's image once a prepare wrote it; null when nothing is staged. */
+  stagingPartition: PartitionImage | null;
+  mostRecentCommand: CommandResult | null;
+}
+
+/** GET /updates/status: the persisted status plus live facts read from the disk. */
+export interface StatusResponse extends UpdateStatus {
+  /** The running image's set and version (from the disk and os-release). */
+  running: { set: PartitionSetName; version: string };
+  /** Whether the running boot has been marked successful (signpost `successful` flag). */
+  activeBootSuccessful: boolean;
+  /** The command holding the lock right now, if any; status fields then predate it. */
+  commandInProgress: UpdateCommand | null;
+}
+
+export interface PrepareRequest {
+  version: string;
+}
+
+/** Body of every non-2xx response. */
+export interface ApiErrorBody {
+  error: string;
+  /** Machine-readable kind: busy (423), conflict (409, illegal in this state), bad-request, failed. */
+  kind: ApiErrorKind;
+  updateState?: UpdateState;
+}
+export type ApiErrorKind = 'busy' | 'conflict' | 'bad-request' | 'not-found' | 'failed';
+
+export const HTTP_STATUS_FOR: Record<ApiErrorKind, number> = {
+  'bad-request': 400,
+  'not-found': 404,
+  conflict: 409,
+  busy: 423,
+  failed: 500,
+};
+
+export const STATUS_ROUTE = '/updates/status';
+
+/** POST routes, one per command (names follow Bottlerocket's `/actions/...`). */
+export const COMMAND_ROUTES: Record<UpdateCommand, string> = {
+  refresh: '/actions/refresh-updates',
+  prepare: '/actions/prepare-update',
+  activate: '/actions/activate-update',
+  deactivate: '/actions/deactivate-update',
+  reboot: '/actions/reboot',
+  'mark-successful-boot': '/actions/mark-successful-boot',
+};

@@ -1,0 +1,285 @@
+/**
+ * The host update API server: HTTP with JSON bodies over a Unix socket (mode 0600). One command
+ * runs at a time; a second one gets 423 "busy" instead of racing (in this process by a flag, across
+ * processes by the update lock file that `updog update` also takes). Every command starts from the
+ * persisted status reconciled with the disk, checks the state rules, runs, reconciles again and
+ * persists the result together with the command's outcome.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { promises as fs } from 'node:fs';
+import { ExitCode, UserError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import {
+  COMMAND_ROUTES,
+  HTTP_STATUS_FOR,
+  STATUS_ROUTE,
+  UPDATE_COMMANDS,
+  type ApiErrorBody,
+  type ApiErrorKind,
+  type StatusResponse,
+  type UpdateCommand,
+  type UpdateStatus,
+} from './protocol.js';
+import {
+  IllegalTransitionError,
+  applyPrepared,
+  applyRefresh,
+  assertCommandAllowed,
+  assertVersionAvailable,
+  reconcileStatus,
+} from './state-rules.js';
+import { loadStatus, saveStatus } from './status-store.js';
+import type { HostFacts, UpdateHost } from './update-host.js';
+import { isVersion } from '../manifest/semver.js';
+
+export interface ApiServerOptions {
+  socketPath: string;
+  statusFile: string;
+  host: UpdateHost;
+  logger: Logger;
+}
+
+export interface ApiServer {
+  socketPath: string;
+  close(): Promise<void>;
+}
+
+/** A request the server rejects before running anything (HTTP 400/404). */
+class RequestError extends UserError {
+  constructor(
+    readonly kind: ApiErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const { host, statusFile, logger } = opts;
+  let running: UpdateCommand | null = null;
+
+  async function currentStatus(facts: HostFacts): Promise<UpdateStatus> {
+    return reconcileStatus(await loadStatus(statusFile), facts);
+  }
+
+  function response(status: UpdateStatus, facts: HostFacts): StatusResponse {
+    return {
+      ...status,
+      running: { set: facts.activeSet, version: facts.running.version },
+      activeBootSuccessful: facts.activeBootSuccessful,
+      commandInProgress: null,
+    };
+  }
+
+  async function getStatus(): Promise<StatusResponse> {
+    if (running) {
+      // The disk is being written: answer from the file and the facts as of the last command.
+      const status = await loadStatus(statusFile);
+      const active = status.activePartition;
+      return {
+        ...status,
+        running: { set: active?.set ?? 'A', version: active?.image.version ?? '' },
+        activeBootSuccessful: false,
+        commandInProgress: running,
+      };
+    }
+    const facts = await host.facts();
+    return response(await currentStatus(facts), facts);
+  }
+
+  /** The command's effect on the status; the disk effects happen inside `host`. */
+  async function execute(command: UpdateCommand, status: UpdateStatus, body: unknown): Promise<UpdateStatus> {
+    switch (command) {
+      case 'refresh':
+        return applyRefresh(status, await host.refresh());
+      case 'prepare': {
+        const version = preparedVersion(body);
+        assertVersionAvailable(status, version);
+        const inactive = status.activePartition?.set === 'A' ? 'B' : 'A';
+        // Forget the old staged image first: if this write is interrupted, nothing claims to be staged.
+        await saveStatus(statusFile, { ...status, stagingPartition: null });
+        return applyPrepared(status, await host.prepare(version), inactive);
+      }
+      case 'activate':
+        await host.activate();
+        return status;
+      case 'deactivate':
+        await host.deactivate();
+        return status;
+      case 'reboot':
+        // Record success first: a real reboot ends this process before the command returns.
+        await saveStatus(statusFile, withResult(status, command));
+        await host.reboot();
+        return status;
+      case 'mark-successful-boot':
+        await host.markSuccessfulBoot();
+        return status;
+    }
+  }
+
+  async function runCommand(command: UpdateCommand, body: unknown): Promise<StatusResponse> {
+    if (running) throw busyError(`${running} is in progress`);
+    running = command;
+    try {
+      return await host.withLock(async () => {
+        const before = await currentStatus(await host.facts());
+        assertCommandAllowed(command, before.updateState);
+        let after: UpdateStatus;
+        try {
+          after = await execute(command, before, body);
+        } catch (err) {
+          if (!(err instanceof IllegalTransitionError || err instanceof RequestError)) {
+            await saveStatus(statusFile, withResult(before, command, err));
+          }
+          throw err;
+        }
+        const facts = await host.facts();
+        const final = withResult(reconcileStatus(after, facts), command);
+        await saveStatus(statusFile, final);
+        return response(final, facts);
+      });
+    } finally {
+      running = null;
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    void handle(req, res);
+  });
+  // Commands such as prepare stream whole OS images: no request deadline.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const route = (req.url ?? '/').split('?')[0];
+    try {
+      let result: StatusResponse;
+      if (req.method === 'GET' && route === STATUS_ROUTE) {
+        result = await getStatus();
+      } else {
+        const command = UPDATE_COMMANDS.find((c) => COMMAND_ROUTES[c] === route);
+        if (!command) throw new RequestError('not-found', `no such route: ${req.method ?? ''} ${route ?? ''}`);
+        if (req.method !== 'POST') throw new RequestError('bad-request', `${route} takes POST`);
+        const body = await readJsonBody(req);
+        if (command === 'prepare') preparedVersion(body);
+        logger.info({ command, body }, 'update API command');
+        result = await runCommand(command, body);
+        logger.info({ command, updateState: result.updateState }, 'update API command done');
+      }
+      send(res, 200, result);
+    } catch (err) {
+      const { kind, body } = errorBody(err);
+      if (kind === 'failed') logger.error({ err, route }, 'update API command failed');
+      else logger.info({ kind, error: body.error, route }, 'update API request refused');
+      send(res, HTTP_STATUS_FOR[kind], body);
+    }
+  }
+
+  await listenOnSocket(server, opts.socketPath);
+  logger.info({ socket: opts.socketPath, statusFile }, 'update API listening');
+  return {
+    socketPath: opts.socketPath,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function withResult(status: UpdateStatus, command: UpdateCommand, err?: unknown): UpdateStatus {
+  const timestamp = new Date().toISOString();
+  return {
+    ...status,
+    mostRecentCommand:
+      err === undefined
+        ? { command, status: 'Success', timestamp }
+        : { command, status: 'Failed', timestamp, error: err instanceof Error ? err.message : String(err) },
+  };
+}
+
+function preparedVersion(body: unknown): string {
+  const version = (body as { version?: unknown } | undefined)?.version;
+  if (typeof version !== 'string' || !isVersion(version)) {
+    throw new RequestError('bad-request', 'prepare needs a JSON body {"version": "X.Y.Z"} naming the version to write');
+  }
+  return version;
+}
+
+function busyError(why: string): UserError {
+  return new UserError(`update API is busy: ${why}; retry later`, { exitCode: ExitCode.Busy });
+}
+
+function errorBody(err: unknown): { kind: ApiErrorKind; body: ApiErrorBody } {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof IllegalTransitionError) {
+    return { kind: 'conflict', body: { kind: 'conflict', error: message, updateState: err.updateState } };
+  }
+  if (err instanceof RequestError) return { kind: err.kind, body: { kind: err.kind, error: message } };
+  if (err instanceof UserError && err.exitCode === ExitCode.Busy) return { kind: 'busy', body: { kind: 'busy', error: message } };
+  if (err instanceof UserError && err.exitCode === ExitCode.NothingToDo) {
+    return { kind: 'conflict', body: { kind: 'conflict', error: message } };
+  }
+  return { kind: 'failed', body: { kind: 'failed', error: message } };
+}
+
+async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new RequestError('bad-request', `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new RequestError('bad-request', 'request body is not JSON');
+  }
+}
+
+function send(res: http.ServerResponse, code: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * Listens on a Unix socket readable and writable by the owner only. A socket file left by a dead
+ * server is replaced; one that still answers means another server runs, which is an error.
+ */
+async function listenOnSocket(server: http.Server, socketPath: string): Promise<void> {
+  if (await socketAnswers(socketPath)) {
+    throw new UserError(`another process is already serving the update API on ${socketPath}`);
+  }
+  await fs.rm(socketPath, { force: true });
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await fs.chmod(socketPath, 0o600);
+}
+
+function socketAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
