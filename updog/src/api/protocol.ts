@@ -34,6 +34,8 @@ export interface CommandResult {
   timestamp: string;
   /** Error message when status is Failed. */
   error?: string;
+  /** For reboot: the boot id when it was requested (see StatusResponse.rebootPending). */
+  bootId?: string;
 }
 
 /** The persisted status document (one JSON file, rewritten atomically after every command). */
@@ -51,8 +53,13 @@ export interface UpdateStatus {
 
 /** GET /updates/status: the persisted status plus live facts read from the disk. */
 export interface StatusResponse extends UpdateStatus {
-  /** The running image's set and version (from the disk and os-release). */
-  running: { set: PartitionSetName; version: string };
+  /** The running image's set and version (from the disk and os-release), and the kernel's boot id. */
+  running: { set: PartitionSetName; version: string; bootId: string };
+  /**
+   * A reboot was requested in this very boot and has not happened yet: the running version is
+   * still the old one, which must not be mistaken for a rollback.
+   */
+  rebootPending: boolean;
   /** Whether the running boot has been marked successful (signpost `successful` flag). */
   activeBootSuccessful: boolean;
   /** The command holding the lock right now, if any; status fields then predate it. */

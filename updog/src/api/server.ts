@@ -17,6 +17,7 @@ import {
   UPDATE_COMMANDS,
   type ApiErrorBody,
   type ApiErrorKind,
+  type CommandResult,
   type StatusResponse,
   type UpdateCommand,
   type UpdateStatus,
@@ -66,9 +67,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
 
   function response(status: UpdateStatus, facts: HostFacts): StatusResponse {
+    const last = status.mostRecentCommand;
     return {
       ...status,
-      running: { set: facts.activeSet, version: facts.running.version },
+      running: { set: facts.activeSet, version: facts.running.version, bootId: facts.bootId },
+      rebootPending: last?.command === 'reboot' && last.status === 'Success' && last.bootId === facts.bootId,
       activeBootSuccessful: facts.activeBootSuccessful,
       commandInProgress: null,
     };
@@ -81,7 +84,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const active = status.activePartition;
       return {
         ...status,
-        running: { set: active?.set ?? 'A', version: active?.image.version ?? '' },
+        running: { set: active?.set ?? 'A', version: active?.image.version ?? '', bootId: '' },
+        rebootPending: running === 'reboot',
         activeBootSuccessful: false,
         commandInProgress: running,
       };
@@ -91,7 +95,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
 
   /** The command's effect on the status; the disk effects happen inside `host`. */
-  async function execute(command: UpdateCommand, status: UpdateStatus, body: unknown): Promise<UpdateStatus> {
+  async function execute(command: UpdateCommand, status: UpdateStatus, facts: HostFacts, body: unknown): Promise<UpdateStatus> {
     switch (command) {
       case 'refresh':
         return applyRefresh(status, await host.refresh());
@@ -111,7 +115,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         return status;
       case 'reboot':
         // Record success first: a real reboot ends this process before the command returns.
-        await saveStatus(statusFile, withResult(status, command));
+        await saveStatus(statusFile, withResult(status, command, { bootId: facts.bootId }));
         await host.reboot();
         return status;
       case 'mark-successful-boot':
@@ -125,19 +129,21 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     running = command;
     try {
       return await host.withLock(async () => {
-        const before = await currentStatus(await host.facts());
+        const factsBefore = await host.facts();
+        const before = await currentStatus(factsBefore);
         assertCommandAllowed(command, before.updateState);
         let after: UpdateStatus;
         try {
-          after = await execute(command, before, body);
+          after = await execute(command, before, factsBefore, body);
         } catch (err) {
           if (!(err instanceof IllegalTransitionError || err instanceof RequestError)) {
-            await saveStatus(statusFile, withResult(before, command, err));
+            await saveStatus(statusFile, withResult(before, command, { error: err }));
           }
           throw err;
         }
         const facts = await host.facts();
-        const final = withResult(reconcileStatus(after, facts), command);
+        const bootId = command === 'reboot' ? factsBefore.bootId : undefined;
+        const final = withResult(reconcileStatus(after, facts), command, { bootId });
         await saveStatus(statusFile, final);
         return response(final, facts);
       });
@@ -190,15 +196,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 }
 
-function withResult(status: UpdateStatus, command: UpdateCommand, err?: unknown): UpdateStatus {
-  const timestamp = new Date().toISOString();
-  return {
-    ...status,
-    mostRecentCommand:
-      err === undefined
-        ? { command, status: 'Success', timestamp }
-        : { command, status: 'Failed', timestamp, error: err instanceof Error ? err.message : String(err) },
-  };
+function withResult(status: UpdateStatus, command: UpdateCommand, outcome: { error?: unknown; bootId?: string | undefined } = {}): UpdateStatus {
+  const result: CommandResult = { command, status: 'Success', timestamp: new Date().toISOString() };
+  if (outcome.error !== undefined) {
+    result.status = 'Failed';
+    result.error = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+  }
+  if (outcome.bootId !== undefined) result.bootId = outcome.bootId;
+  return { ...status, mostRecentCommand: result };
 }
 
 function preparedVersion(body: unknown): string {

@@ -9,6 +9,8 @@ import type { UpdateImage } from './protocol.js';
 export interface HostFacts extends DiskFacts {
   /** The running boot's `successful` flag. */
   activeBootSuccessful: boolean;
+  /** Identifies the current boot (Linux: /proc/sys/kernel/random/boot_id); changes on every boot. */
+  bootId: string;
 }
 
 export interface UpdateHost {
