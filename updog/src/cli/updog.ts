@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { logLevelOption, runCli } from '../common/cli-main.js';
+import { checkUpdateCommand } from './check-update.js';
 
 const program = new Command('updog')
   .description('Bottlerocket-style OS update agent: finds, verifies and installs signed OS images on the inactive A/B partition set.')
@@ -17,5 +18,6 @@ Exit codes:
   );
 
 // Each command module adds itself here (one line each).
+program.addCommand(checkUpdateCommand());
 
 await runCli(program);

@@ -116,18 +116,23 @@ function migrationKey(from: string, to: string): string {
 /** The exact JSON of DESIGN.md section 2, 2-space indented, waves sorted by seed. */
 export function serializeManifest(m: Manifest): string {
   const doc = {
-    updates: m.updates.map((u) => ({
-      variant: u.variant,
-      arch: u.arch,
-      version: u.version,
-      max_version: u.maxVersion,
-      // Integer-like keys keep ascending numeric order in a JS object.
-      waves: Object.fromEntries(u.waves.map((w) => [String(w.seed), formatUtcSeconds(w.startsAt)])),
-      images: { boot: u.images.boot, root: u.images.root, hash: u.images.hash },
-    })),
+    updates: m.updates.map(updateToJson),
     migrations: Object.fromEntries(m.migrations.map((mig) => [migrationKey(mig.from, mig.to), mig.targets])),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+/** One update in its manifest.json form (snake_case keys, canonical datetimes). */
+export function updateToJson(u: Update): Record<string, unknown> {
+  return {
+    variant: u.variant,
+    arch: u.arch,
+    version: u.version,
+    max_version: u.maxVersion,
+    // Integer-like keys keep ascending numeric order in a JS object.
+    waves: Object.fromEntries(u.waves.map((w) => [String(w.seed), formatUtcSeconds(w.startsAt)])),
+    images: { boot: u.images.boot, root: u.images.root, hash: u.images.hash },
+  };
 }
 
 function field(obj: Record<string, unknown>, key: string, where: string): unknown {

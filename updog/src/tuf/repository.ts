@@ -1,0 +1,126 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import type { TargetFile } from '@tufjs/models';
+import type { Updater } from 'tuf-js';
+import type { Dispatcher } from 'undici';
+import type { HostContext } from '../cli/host-context.js';
+import { UserError } from '../common/errors.js';
+import { parseManifest, type Manifest } from '../manifest/manifest.js';
+import { createDispatcher } from './dispatcher.js';
+import { withQuery } from './fetcher.js';
+import { createUpdater, TufError, tufStep } from './updater.js';
+
+export const MANIFEST_TARGET = 'manifest.json';
+
+/** A verified target and where to stream it from; the caller checks length and sha256 itself. */
+export interface TargetLocation {
+  name: string;
+  length: number;
+  sha256: string;
+  url: string;
+}
+
+export interface UpdateRepository {
+  /** The verified manifest.json. */
+  manifest: Manifest;
+  target(name: string): Promise<TargetLocation>;
+  /** Proxy-aware dispatcher (with idle timeout) to reuse for streaming targets. */
+  dispatcher: Dispatcher;
+  /** Releases the dispatcher's connections. */
+  close(): Promise<void>;
+}
+
+export interface OpenRepositoryOptions {
+  retries?: number;
+  backoffMs?: number;
+  idleTimeoutMs?: number;
+}
+
+/**
+ * Refreshes the host's TUF metadata from the configured repository and loads the verified
+ * manifest. Verified metadata stays in the metadata cache, so the next run rejects anything
+ * older (rollback) and the trusted root can rotate.
+ */
+export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositoryOptions = {}): Promise<UpdateRepository> {
+  const { config, os, paths, logger } = ctx;
+  seedMetadataCache(paths.metadataCache, paths.rootJson);
+  const queryParams = { seed: String(config.seed), version: os.versionId };
+  const dispatcher = createDispatcher({
+    ...(config.httpsProxy === undefined ? {} : { httpsProxy: config.httpsProxy }),
+    ...(config.noProxy === undefined ? {} : { noProxy: config.noProxy }),
+    ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+  });
+  try {
+    const updater = createUpdater({
+      metadataDir: paths.metadataCache,
+      metadataUrl: config.metadataBaseUrl,
+      targetBaseUrl: config.targetsBaseUrl,
+      dispatcher,
+      queryParams,
+      logger,
+      ...(opts.retries === undefined ? {} : { retries: opts.retries }),
+      ...(opts.backoffMs === undefined ? {} : { backoffMs: opts.backoffMs }),
+    });
+    await tufStep(`TUF metadata from ${config.metadataBaseUrl}`, () => updater.refresh());
+    logger.debug({ metadataCache: paths.metadataCache }, 'TUF metadata refreshed');
+    const manifest = parseManifest(await downloadSmallTarget(updater, MANIFEST_TARGET, config.targetsBaseUrl));
+    const consistentSnapshot = readConsistentSnapshot(paths.metadataCache);
+    return {
+      manifest,
+      dispatcher,
+      target: async (name) => {
+        const info = await findTarget(updater, name);
+        const sha256 = info.hashes.sha256;
+        if (sha256 === undefined) throw new TufError(`target ${name} has no sha256 hash in the repository metadata`);
+        const file = consistentSnapshot ? posix.join(posix.dirname(name), `${sha256}.${posix.basename(name)}`) : name;
+        const base = config.targetsBaseUrl.endsWith('/') ? config.targetsBaseUrl : `${config.targetsBaseUrl}/`;
+        return { name, length: info.length, sha256, url: withQuery(new URL(file, base).toString(), { ...queryParams, target: name }) };
+      },
+      close: () => dispatcher.close(),
+    };
+  } catch (err) {
+    await dispatcher.close();
+    throw err;
+  }
+}
+
+/** First run: the cache starts from the trusted root shipped with the OS. */
+function seedMetadataCache(cacheDir: string, rootJson: string): void {
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+  } catch (err) {
+    throw new UserError(`cannot create the metadata cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
+  }
+  const cachedRoot = join(cacheDir, 'root.json');
+  if (existsSync(cachedRoot)) return;
+  try {
+    copyFileSync(rootJson, cachedRoot);
+  } catch (err) {
+    throw new UserError(`${rootJson}: cannot read the trusted TUF root: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function readConsistentSnapshot(cacheDir: string): boolean {
+  const root = JSON.parse(readFileSync(join(cacheDir, 'root.json'), 'utf8')) as { signed?: { consistent_snapshot?: unknown } };
+  return root.signed?.consistent_snapshot === true;
+}
+
+async function findTarget(updater: Updater, name: string): Promise<TargetFile> {
+  const info = await tufStep(`looking up target ${name}`, () => updater.getTargetInfo(name));
+  if (info === undefined) throw new TufError(`the repository's signed targets do not list ${name}`);
+  return info;
+}
+
+/** Downloads and verifies a small target (the manifest) through a private temp dir. */
+async function downloadSmallTarget(updater: Updater, name: string, targetBaseUrl: string): Promise<string> {
+  const info = await findTarget(updater, name);
+  const dir = mkdtempSync(join(tmpdir(), 'updog-target-'));
+  try {
+    const file = join(dir, 'target');
+    await tufStep(`downloading ${name} from ${targetBaseUrl}`, () => updater.downloadTarget(info, file));
+    return readFileSync(file, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

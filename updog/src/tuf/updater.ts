@@ -1,0 +1,59 @@
+import { Updater } from 'tuf-js';
+import { DownloadError, RepositoryError } from 'tuf-js/dist/error.js';
+import type { Dispatcher } from 'undici';
+import { UserError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { UndiciFetcher } from './fetcher.js';
+
+/** The repository's metadata could not be fetched or did not verify. */
+export class TufError extends UserError {}
+
+export interface UpdaterSettings {
+  metadataDir: string;
+  metadataUrl: string;
+  targetBaseUrl?: string;
+  targetDir?: string;
+  dispatcher: Dispatcher;
+  queryParams?: Record<string, string>;
+  retries?: number;
+  backoffMs?: number;
+  logger?: Logger;
+}
+
+/** A tuf-js Updater on the undici fetcher. One per refresh: tuf-js refreshes once per instance. */
+export function createUpdater(s: UpdaterSettings): Updater {
+  try {
+    return new Updater({
+      metadataDir: s.metadataDir,
+      metadataBaseUrl: s.metadataUrl,
+      ...(s.targetBaseUrl === undefined ? {} : { targetBaseUrl: s.targetBaseUrl }),
+      ...(s.targetDir === undefined ? {} : { targetDir: s.targetDir }),
+      fetcher: new UndiciFetcher({
+        dispatcher: s.dispatcher,
+        ...(s.queryParams === undefined ? {} : { queryParams: s.queryParams }),
+        ...(s.retries === undefined ? {} : { retries: s.retries }),
+        ...(s.backoffMs === undefined ? {} : { backoffMs: s.backoffMs }),
+        ...(s.logger === undefined ? {} : { logger: s.logger }),
+      }),
+    });
+  } catch (err) {
+    throw tufError(err, `cannot load the trusted metadata in ${s.metadataDir}`);
+  }
+}
+
+/** Runs a tuf-js step, turning its errors into one operator-readable line. */
+export async function tufStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw tufError(err, what);
+  }
+}
+
+function tufError(err: unknown, what: string): TufError {
+  if (err instanceof UserError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  const kind = e instanceof RepositoryError ? 'verification failed' : e instanceof DownloadError ? 'download failed' : 'failed';
+  // tuf-js error names (ExpiredMetadataError, BadVersionError, ...) say what kind of attack or fault it was.
+  return new TufError(`${what}: ${kind}: ${e.constructor.name}: ${e.message}`, { cause: err });
+}
