@@ -16,8 +16,8 @@ export interface DeviceNumber {
  * 20-31). Take it from a `bigint` stat so that large numbers lose no bits.
  */
 export function decodeDevT(dev: bigint): DeviceNumber {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
   return { major: Number(major), minor: Number(minor) };
 }
 

@@ -1,0 +1,68 @@
+/** Test helpers for disk images: temp dirs, sgdisk cross-checks, fake OS images in partitions. */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createBottlerocketDiskImage } from '../../src/gpt/bottlerocket-layout.js';
+import type { SetFlags } from '../../src/signpost/flags.js';
+import { makeFakeImage } from '../../../tuf-repo-tools/src/image/fake-image.js';
+
+export const MIB = 1024 * 1024;
+export const SMALL_LAYOUT = { bootSize: MIB, rootSize: 2 * MIB, hashSize: MIB, privateSize: MIB };
+
+export function makeTempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'updog-gpt-test-'));
+}
+
+export function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export async function makeDiskImage(dir: string, name = 'disk.img'): Promise<string> {
+  const img = path.join(dir, name);
+  await createBottlerocketDiskImage(img, SMALL_LAYOUT);
+  return img;
+}
+
+export function sgdisk(...args: string[]): string {
+  return execFileSync('sgdisk', args, { encoding: 'utf8' });
+}
+
+/** `sgdisk -v` must report no problems. */
+export function sgdiskVerifyOutput(img: string): string {
+  return sgdisk('-v', img);
+}
+
+/** The "Attribute flags" hex string `sgdisk -i N` prints. */
+export function sgdiskAttributes(img: string, partitionNumber: number): string {
+  const match = /Attribute flags: ([0-9A-F]{16})/.exec(sgdisk('-i', String(partitionNumber), img));
+  if (!match) throw new Error(`sgdisk -i ${partitionNumber} printed no attribute flags`);
+  return match[1]!;
+}
+
+/** The attribute hex sgdisk shows for a BOOT partition holding `flags` (and optionally other bits). */
+export function expectedBootAttributes(flags: SetFlags, otherBits = 0n): string {
+  const bits = otherBits | (BigInt(flags.priority) << 48n) | (BigInt(flags.triesLeft) << 52n) | (flags.successful ? 1n << 56n : 0n);
+  return bits.toString(16).toUpperCase().padStart(16, '0');
+}
+
+/** Writes a fake image (as produced by tuf-repo-tools) at a byte offset of the disk image. */
+export function writeFakeRoot(img: string, offset: number, version: string, bad = false): void {
+  const image = makeFakeImage({ part: 'root', variant: 'test', arch: 'x86_64', version, bad }, 4096);
+  const fd = fs.openSync(img, 'r+');
+  try {
+    fs.writeSync(fd, image, 0, image.length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Overwrites `length` bytes at `offset` with 0xff. */
+export function smash(img: string, offset: number, length: number): void {
+  const fd = fs.openSync(img, 'r+');
+  try {
+    fs.writeSync(fd, Buffer.alloc(length, 0xff), 0, length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
