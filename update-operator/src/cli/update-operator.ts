@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { logLevelOption, runCli } from '../../../updog/src/common/cli-main.js';
 import { registerManifestsCommand } from './manifests.js';
+import { registerAgentCommand } from '../agent/cli.js';
 
 const program = new Command('update-operator')
   .description('Kubernetes operator that updates nodes one budget-slot at a time: stage, cordon, drain, reboot, health-gate.')
@@ -9,5 +10,6 @@ const program = new Command('update-operator')
 
 // Each subcommand module adds itself here (one line each).
 registerManifestsCommand(program);
+registerAgentCommand(program);
 
 await runCli(program);

@@ -24,6 +24,14 @@ export class UpdateApiError extends UserError {
   }
 }
 
+/** Nothing answered on the socket (server not running yet, or restarting): worth retrying. */
+export class UpdateApiUnreachableError extends UserError {}
+
+/** Refusals that go away by themselves: the host is busy, or its API is (re)starting. */
+export function isTransientApiError(err: unknown): boolean {
+  return err instanceof UpdateApiUnreachableError || (err instanceof UpdateApiError && err.kind === 'busy');
+}
+
 export class UpdateApiClient {
   constructor(readonly socketPath: string) {}
 
@@ -93,7 +101,7 @@ export class UpdateApiClient {
       );
       req.on('error', (err: NodeJS.ErrnoException) => {
         reject(
-          new UserError(`cannot reach the update API on ${this.socketPath} (${err.code ?? err.message}); is \`updog serve\` running?`, {
+          new UpdateApiUnreachableError(`cannot reach the update API on ${this.socketPath} (${err.code ?? err.message}); is \`updog serve\` running?`, {
             cause: err,
           }),
         );

@@ -58,8 +58,11 @@ export interface DiskFacts {
   running: UpdateImage;
   /** The set the bootloader would pick next; null when no set can boot. */
   nextToBoot: PartitionSetName | null;
-  /** Whether the inactive set can boot at all (`will_boot`): false once cleared or fallen back from. */
-  inactiveBootable: boolean;
+  /**
+   * Whether the inactive set holds an image the bootloader may still try (tries left or marked
+   * successful): true once prepare marked it valid, false once cleared or fallen back from.
+   */
+  inactiveValid: boolean;
 }
 
 /**
@@ -70,7 +73,7 @@ export interface DiskFacts {
 export function reconcileStatus(status: UpdateStatus, facts: DiskFacts): UpdateStatus {
   const inactiveSet: PartitionSetName = facts.activeSet === 'A' ? 'B' : 'A';
   let staging = status.stagingPartition;
-  if (staging && (staging.set !== inactiveSet || !facts.inactiveBootable)) staging = null;
+  if (staging && (staging.set !== inactiveSet || !facts.inactiveValid)) staging = null;
   const chosenUpdate = status.chosenUpdate?.version === facts.running.version ? null : status.chosenUpdate;
   const stagingPartition = staging && { ...staging, nextToBoot: facts.nextToBoot === staging.set };
   let updateState: UpdateState;
