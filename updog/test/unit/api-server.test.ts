@@ -24,7 +24,7 @@ const img = (version: string): UpdateImage => ({ variant: 'metal-k8s', arch: 'x8
 class MemoryHost implements UpdateHost {
   active: Set = 'A';
   versions: Record<Set, string> = { A: '1.0.0', B: '' };
-  inactiveBootable = false;
+  inactiveValid = false;
   next: Set = 'A';
   successful = true;
   boots = 0;
@@ -40,7 +40,7 @@ class MemoryHost implements UpdateHost {
       activeSet: this.active,
       running: img(this.versions[this.active]),
       nextToBoot: this.next,
-      inactiveBootable: this.inactiveBootable,
+      inactiveValid: this.inactiveValid,
       activeBootSuccessful: this.successful,
       bootId: `boot-${this.boots}`,
     };
@@ -50,11 +50,11 @@ class MemoryHost implements UpdateHost {
     return { availableUpdates: available, chosenUpdate: available[0] ? img(available[0]) : null };
   }
   async prepare(version: string): Promise<UpdateImage> {
-    this.inactiveBootable = false;
+    this.inactiveValid = false;
     await this.prepareGate;
     if (this.prepareError) throw this.prepareError;
     this.versions[other(this.active)] = version;
-    this.inactiveBootable = true;
+    this.inactiveValid = true;
     return img(version);
   }
   async activate(): Promise<void> {
@@ -67,7 +67,7 @@ class MemoryHost implements UpdateHost {
     this.boots += 1;
     this.active = this.next;
     this.successful = false;
-    this.inactiveBootable = true;
+    this.inactiveValid = true;
   }
   async markSuccessfulBoot(): Promise<void> {
     if (!this.healthy) throw new UserError('health check failed: kubelet not running');
@@ -227,7 +227,7 @@ describe('update API server', () => {
     await client.refresh();
     await client.prepare('1.1.0');
     await client.activate();
-    host.inactiveBootable = false; // out-of-band signpost clear-inactive
+    host.inactiveValid = false; // out-of-band signpost clear-inactive
     host.next = 'A';
     const s = await client.status();
     expect(s.updateState).toBe('Available');

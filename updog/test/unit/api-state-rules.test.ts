@@ -70,7 +70,7 @@ describe('reconcileStatus', () => {
     activeSet: 'A',
     running: img('1.0.0'),
     nextToBoot: 'A',
-    inactiveBootable: false,
+    inactiveValid: false,
     ...over,
   });
   const staged = (): UpdateStatus =>
@@ -83,16 +83,16 @@ describe('reconcileStatus', () => {
     expect(s.stagingPartition).toBeNull();
   });
   it('keeps a staged image that can boot: Staged, or Ready once it is next to boot', () => {
-    const s = reconcileStatus(staged(), facts({ inactiveBootable: true }));
+    const s = reconcileStatus(staged(), facts({ inactiveValid: true }));
     expect(s.updateState).toBe('Staged');
     expect(s.stagingPartition).toEqual({ set: 'B', image: img('1.1.0'), nextToBoot: false });
-    const r = reconcileStatus(staged(), facts({ inactiveBootable: true, nextToBoot: 'B' }));
+    const r = reconcileStatus(staged(), facts({ inactiveValid: true, nextToBoot: 'B' }));
     expect(r.updateState).toBe('Ready');
     expect(r.stagingPartition).toEqual({ set: 'B', image: img('1.1.0'), nextToBoot: true });
     expect(r.activePartition?.nextToBoot).toBe(false);
   });
   it('after booting into the staged set: Idle, the new image active, the taken update forgotten', () => {
-    const s = reconcileStatus(staged(), facts({ activeSet: 'B', running: img('1.1.0'), nextToBoot: 'B', inactiveBootable: true }));
+    const s = reconcileStatus(staged(), facts({ activeSet: 'B', running: img('1.1.0'), nextToBoot: 'B', inactiveValid: true }));
     expect(s.updateState).toBe('Idle');
     expect(s.stagingPartition).toBeNull();
     expect(s.chosenUpdate).toBeNull();
@@ -100,7 +100,7 @@ describe('reconcileStatus', () => {
     expect(s.activePartition).toEqual({ set: 'B', image: img('1.1.0'), nextToBoot: true });
   });
   it('drops a staged image the disk no longer holds (cleared or fallen back from): Available again', () => {
-    const s = reconcileStatus(staged(), facts({ inactiveBootable: false }));
+    const s = reconcileStatus(staged(), facts({ inactiveValid: false }));
     expect(s.updateState).toBe('Available');
     expect(s.stagingPartition).toBeNull();
     expect(s.chosenUpdate).toEqual(img('1.1.0'));
