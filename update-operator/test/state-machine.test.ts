@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePolicy, type NodeUpdate, type NodeUpdateStatus } from '../src/model/api.js';
-import { admit, step, type NodeFacts } from '../src/controller/state-machine.js';
+import { admit, specFor, step, type NodeFacts } from '../src/controller/state-machine.js';
 
 const t0 = new Date('2026-03-10T12:00:00Z');
 const at = (s: number) => new Date(t0.getTime() + s * 1000);
@@ -17,10 +17,18 @@ function nu(status: NodeUpdateStatus, generation = 3): NodeUpdate {
   };
 }
 
+describe('specFor', () => {
+  it('derives the agent request from the state', () => {
+    for (const state of ['Staging', 'Staged', 'Draining'] as const) expect(specFor(state, '1.1.0')).toEqual({ desiredState: 'Staged', targetVersion: '1.1.0' });
+    for (const state of ['Rebooting', 'Verifying'] as const) expect(specFor(state, '1.1.0')).toEqual({ desiredState: 'Rebooted', targetVersion: '1.1.0' });
+    for (const state of ['Idle', 'Failed'] as const) expect(specFor(state, '1.1.0')).toEqual({ desiredState: 'Idle' });
+    expect(specFor('Staging', undefined)).toEqual({ desiredState: 'Idle' });
+  });
+});
+
 describe('admit', () => {
   it('asks the agent to stage the target and enters Staging', () => {
     const s = admit(nu({ state: 'Idle' }), '1.1.0', t0);
-    expect(s.spec).toEqual({ desiredState: 'Staged', targetVersion: '1.1.0' });
     expect(s.status).toEqual({ state: 'Staging', stateSince: t0.toISOString(), targetVersion: '1.1.0' });
     expect(s.effects).toEqual([]);
   });
@@ -28,8 +36,8 @@ describe('admit', () => {
 
 describe('step', () => {
   it('leaves Idle and Failed nodes alone', () => {
-    expect(step(nu({ state: 'Idle' }), healthy, policy, at(1))).toEqual({ effects: [] });
-    expect(step(nu({ state: 'Failed' }), healthy, policy, at(1))).toEqual({ effects: [] });
+    expect(step(nu({ state: 'Idle' }), healthy, policy, at(1))).toEqual({ effects: ['uncordon'] });
+    expect(step(nu({ state: 'Failed' }), healthy, policy, at(1))).toEqual({ effects: ['uncordon'] });
   });
 
   it('Staging -> Staged once the agent has staged the target for this generation', () => {
@@ -42,7 +50,6 @@ describe('step', () => {
     const failure = { reason: 'PrepareFailed', message: 'hash mismatch', time: t0.toISOString(), version: '1.1.0' };
     expect(step(nu({ state: 'Staging', agentFailure: { ...failure, generation: 2 } }), healthy, policy, at(5))).toEqual({ effects: [] });
     const f = step(nu({ state: 'Staging', agentFailure: { ...failure, generation: 3 } }), healthy, policy, at(5));
-    expect(f.spec).toEqual({ desiredState: 'Idle' });
     expect(f.status).toMatchObject({ state: 'Failed', attempts: 1, lastFailure: { reason: 'PrepareFailed', message: 'staging 1.1.0: hash mismatch', version: '1.1.0' } });
     expect(f.status?.nextAttemptAt).toBe(at(5 + 120).toISOString());
     expect(f.effects).toEqual(['uncordon']);
@@ -57,10 +64,10 @@ describe('step', () => {
   });
 
   it('Draining keeps its drain running, then asks for the reboot', () => {
-    expect(step(nu({ state: 'Draining' }), healthy, policy, at(1))).toEqual({ effects: ['drain'] });
+    expect(step(nu({ state: 'Draining' }), healthy, policy, at(1))).toEqual({ effects: ['cordon', 'drain'] });
     const s = step(nu({ state: 'Draining' }), { ...healthy, drain: { ok: true } }, policy, at(2));
-    expect(s.spec).toEqual({ desiredState: 'Rebooted', targetVersion: '1.1.0' });
     expect(s.status?.state).toBe('Rebooting');
+    expect(s.effects).toEqual(['cordon']);
   });
 
   it('a blocked drain fails the node with the reason naming the PDB, a condition, and an uncordon', () => {
@@ -94,8 +101,8 @@ describe('step', () => {
     expect(step({ ...v, status: { ...v.status, observedGeneration: 2 } }, healthy, policy, at(31)).status).toBeUndefined();
     // Ready again only 10 s ago: the soak restarts from there
     expect(step(v, { ...healthy, readySince: at(21) }, policy, at(31)).status).toBeUndefined();
+    expect(step(v, healthy, policy, at(29)).effects).toEqual(['cordon']);
     const done = step(v, healthy, policy, at(30));
-    expect(done.spec).toEqual({ desiredState: 'Idle' });
     expect(done.status).toEqual({ state: 'Idle', stateSince: at(30).toISOString(), attempts: 0, lastFailure: null, nextAttemptAt: null, conditions: null });
     expect(done.effects).toEqual(['uncordon']);
   });

@@ -3,7 +3,7 @@
  * Node and the drain, the policy and the clock, decide the next spec/status and side effects.
  * The protocol is described in ../model/README.md.
  */
-import type { Condition, Failure, NodeUpdate, NodeUpdateSpec, NodeUpdateStatus, ResolvedPolicy } from '../model/api.js';
+import type { Condition, Failure, NodeState, NodeUpdate, NodeUpdateSpec, NodeUpdateStatus, ResolvedPolicy } from '../model/api.js';
 import { AGENT_FAILURE_REASONS } from '../model/api.js';
 import { backoffMs } from './backoff.js';
 
@@ -28,7 +28,6 @@ export interface NodeFacts {
 export type StatusPatch = { [K in keyof NodeUpdateStatus]?: NodeUpdateStatus[K] | null };
 
 export interface Step {
-  spec?: NodeUpdateSpec;
   status?: StatusPatch;
   effects: Effect[];
   /** Short text for an Event and the log when the state changes. */
@@ -36,6 +35,8 @@ export interface Step {
 }
 
 const NOTHING: Step = { effects: [] };
+/** While the node is out of service its cordon is re-asserted (idempotent), e.g. after a takeover. */
+const STAY_CORDONED: Step = { effects: ['cordon'] };
 
 function elapsedSeconds(since: string | undefined, now: Date): number {
   return since === undefined ? 0 : (now.getTime() - Date.parse(since)) / 1000;
@@ -46,10 +47,19 @@ function upsertCondition(conditions: Condition[] | undefined, c: Condition): Con
   return [...others, c];
 }
 
+/**
+ * The spec each state implies. The I/O layer makes the object's spec match after every step, so
+ * the spec is never out of step with the state even if the controller dies between two writes.
+ */
+export function specFor(state: NodeState, target: string | undefined): NodeUpdateSpec {
+  if (target !== undefined && (state === 'Staging' || state === 'Staged' || state === 'Draining')) return { desiredState: 'Staged', targetVersion: target };
+  if (target !== undefined && (state === 'Rebooting' || state === 'Verifying')) return { desiredState: 'Rebooted', targetVersion: target };
+  return { desiredState: 'Idle' };
+}
+
 /** Moves a node into the rollout (called by the scheduler's admission). */
 export function admit(nu: NodeUpdate, target: string, now: Date): Step {
   return {
-    spec: { desiredState: 'Staged', targetVersion: target },
     status: { state: 'Staging', stateSince: now.toISOString(), targetVersion: target },
     effects: [],
     event: { type: 'Normal', reason: 'Staging', message: `staging ${target} (running ${nu.status?.currentVersion ?? 'unknown'})` },
@@ -66,7 +76,6 @@ export function fail(nu: NodeUpdate, failure: Omit<Failure, 'time' | 'version'>,
   let conditions = status.conditions;
   if (extraCondition) conditions = upsertCondition(conditions, { ...extraCondition, lastTransitionTime: now.toISOString() });
   return {
-    spec: { desiredState: 'Idle' },
     status: {
       state: 'Failed',
       stateSince: now.toISOString(),
@@ -99,7 +108,8 @@ export function step(nu: NodeUpdate, facts: NodeFacts, policy: ResolvedPolicy, n
   switch (s.state ?? 'Idle') {
     case 'Idle':
     case 'Failed':
-      return NOTHING;
+      // undo our cordon if a previous leader died between the state change and the uncordon
+      return { effects: ['uncordon'] };
     case 'Staging':
       if (agentFailure) return fail(nu, { reason: agentFailure.reason, message: `staging ${target}: ${agentFailure.message}` }, now);
       if (s.observedGeneration === nu.metadata.generation && s.stagedVersion === target) {
@@ -112,16 +122,16 @@ export function step(nu: NodeUpdate, facts: NodeFacts, policy: ResolvedPolicy, n
     case 'Staged':
       return transition('Draining', now, { effects: ['cordon', 'drain'] }, 'cordoned; draining');
     case 'Draining':
-      if (facts.drain === undefined) return { effects: ['drain'] };
+      if (facts.drain === undefined) return { effects: ['cordon', 'drain'] };
       if (!facts.drain.ok) return fail(nu, { reason: facts.drain.reason, message: facts.drain.message }, now, facts.drain.condition);
-      return transition('Rebooting', now, { spec: { desiredState: 'Rebooted', ...(target ? { targetVersion: target } : {}) }, effects: [] }, `drained; rebooting into ${target}`);
+      return transition('Rebooting', now, { effects: ['cordon'] }, `drained; rebooting into ${target}`);
     case 'Rebooting':
       if (agentFailure) return fail(nu, { reason: agentFailure.reason, message: agentFailure.message }, now);
       if (facts.ready && s.currentVersion === target) return transition('Verifying', now, { effects: [] }, `back on ${target}; health gate`);
       if (age > policy.deadlines.rebootSeconds) {
         return fail(nu, { reason: 'RebootTimeout', message: `node not Ready on ${target} within ${policy.deadlines.rebootSeconds}s (Ready=${facts.ready}, running ${s.currentVersion ?? 'unknown'})` }, now);
       }
-      return NOTHING;
+      return STAY_CORDONED;
     case 'Verifying':
       return verify(nu, facts, policy, now);
   }
@@ -144,7 +154,6 @@ function verify(nu: NodeUpdate, facts: NodeFacts, policy: ResolvedPolicy, now: D
   if ((now.getTime() - soakStart) / 1000 < policy.healthGate.soakSeconds) waits.push('soaking');
   if (waits.length === 0) {
     return {
-      spec: { desiredState: 'Idle' },
       status: { state: 'Idle', stateSince: now.toISOString(), attempts: 0, lastFailure: null, nextAttemptAt: null, conditions: null },
       effects: ['uncordon'],
       event: { type: 'Normal', reason: 'Updated', message: `running ${target}; health gate passed` },
@@ -153,5 +162,5 @@ function verify(nu: NodeUpdate, facts: NodeFacts, policy: ResolvedPolicy, now: D
   if (elapsedSeconds(s.stateSince, now) > policy.deadlines.verifySeconds) {
     return fail(nu, { reason: 'HealthGateFailed', message: `health gate not passed within ${policy.deadlines.verifySeconds}s: ${waits.join('; ')}` }, now);
   }
-  return NOTHING;
+  return STAY_CORDONED;
 }
