@@ -61,7 +61,7 @@ async function checkUpdate(opts: CheckOptions & HostOptions): Promise<string> {
   }
   const update = selectUpdate(repo.manifest, host);
   if (update === undefined) throw new NothingToDo(`no update available for ${host.variant} ${host.arch} ${host.version}`);
-  ctx.logger.info({ version: update.version }, 'update available');
+  ctx.logger.debug({ version: update.version }, 'update available');
   return opts.json ? `${JSON.stringify(updateJson(update, readyAt(update, host.seed)), null, 2)}\n` : `${update.variant} ${update.version}\n`;
 }
 

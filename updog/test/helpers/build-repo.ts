@@ -1,0 +1,124 @@
+import { canonicalize } from '@tufjs/canonical-json';
+import { Key, Metadata, MetaFile, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serializeManifest, type Manifest } from '../../src/manifest/manifest.js';
+
+/**
+ * A signed TUF repository for tests, written with @tufjs/models the way this project's
+ * repositories look (DESIGN.md 6): consistent snapshots, `N.root.json`, `N.targets.json`,
+ * `N.snapshot.json`, `timestamp.json`, targets as `targets/<sha256>.<name>`. One ed25519 key
+ * signs every role. Serve `dir` with startStaticServer: metadata under `/metadata/`, targets
+ * under `/targets/`.
+ */
+export interface RepoContent {
+  manifest?: Manifest | string;
+  targets?: Record<string, Buffer>;
+  /** Per-role expiry; default one year from now. */
+  expires?: Partial<Record<'root' | 'targets' | 'snapshot' | 'timestamp', Date>>;
+}
+
+const SPEC_VERSION = '1.0.31';
+const YEAR_MS = 365 * 24 * 3_600_000;
+
+export function tufExpires(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+
+export class TestRepository {
+  readonly metadataDir: string;
+  readonly targetsDir: string;
+  /** The trusted root to give a client (version 1). */
+  readonly rootJsonPath: string;
+  /** Version of the newest targets/snapshot/timestamp written by publish(). */
+  version = 0;
+  private readonly key: Key;
+  private readonly privateKey: KeyObject;
+  private targets: Record<string, TargetFile> = {};
+
+  constructor(readonly dir: string) {
+    this.metadataDir = join(dir, 'metadata');
+    this.targetsDir = join(dir, 'targets');
+    mkdirSync(this.metadataDir, { recursive: true });
+    mkdirSync(this.targetsDir, { recursive: true });
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    this.privateKey = privateKey;
+    const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url').toString('hex');
+    const keyFields = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: raw } };
+    this.key = new Key({ keyID: sha256(canonicalize(keyFields)), keyType: 'ed25519', scheme: 'ed25519', keyVal: { public: raw } });
+    this.rootJsonPath = join(this.metadataDir, '1.root.json');
+  }
+
+  writeRoot(expires: Date): void {
+    const root = new Root({ version: 1, specVersion: SPEC_VERSION, expires: tufExpires(expires), consistentSnapshot: true });
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp']) root.addKey(this.key, role);
+    this.write('1.root.json', this.signed(root));
+  }
+
+  /** Adds targets (and the manifest) and publishes new targets, snapshot and timestamp versions. */
+  publish(content: RepoContent): void {
+    const now = Date.now();
+    const expires = (role: 'targets' | 'snapshot' | 'timestamp'): string => tufExpires(content.expires?.[role] ?? new Date(now + YEAR_MS));
+    const files: Record<string, Buffer> = { ...content.targets };
+    if (content.manifest !== undefined) {
+      files['manifest.json'] = Buffer.from(typeof content.manifest === 'string' ? content.manifest : serializeManifest(content.manifest));
+    }
+    for (const [name, data] of Object.entries(files)) {
+      const hash = sha256(data);
+      writeFileSync(join(this.targetsDir, `${hash}.${name}`), data);
+      this.targets[name] = new TargetFile({ path: name, length: data.length, hashes: { sha256: hash } });
+    }
+    this.version++;
+    const targets = new Targets({ version: this.version, specVersion: SPEC_VERSION, expires: expires('targets'), targets: { ...this.targets } });
+    this.write(`${this.version}.targets.json`, this.signed(targets));
+    const snapshot = new Snapshot({
+      version: this.version,
+      specVersion: SPEC_VERSION,
+      expires: expires('snapshot'),
+      meta: { 'targets.json': new MetaFile({ version: this.version }) },
+    });
+    const snapshotBytes = this.write(`${this.version}.snapshot.json`, this.signed(snapshot));
+    this.writeTimestamp({ version: this.version, snapshotVersion: this.version, snapshotBytes, expires: expires('timestamp') });
+  }
+
+  /** Writes timestamp.json pointing at any snapshot version (for rollback tests). */
+  writeTimestamp(t: { version: number; snapshotVersion: number; snapshotBytes: Buffer; expires: string }): void {
+    const timestamp = new Timestamp({
+      version: t.version,
+      specVersion: SPEC_VERSION,
+      expires: t.expires,
+      snapshotMeta: new MetaFile({ version: t.snapshotVersion, length: t.snapshotBytes.length, hashes: { sha256: sha256(t.snapshotBytes) } }),
+    });
+    this.write('timestamp.json', this.signed(timestamp));
+  }
+
+  /** Path of a published target's file (`targets/<sha256>.<name>`). */
+  targetPath(name: string): string {
+    const info = this.targets[name];
+    if (!info) throw new Error(`no target ${name}`);
+    return join(this.targetsDir, `${info.hashes.sha256}.${name}`);
+  }
+
+  private signed(signed: Root | Targets | Snapshot | Timestamp): Metadata<Root | Targets | Snapshot | Timestamp> {
+    const md = new Metadata(signed);
+    md.sign((bytes) => new Signature({ keyID: this.key.keyID, sig: sign(null, bytes, this.privateKey).toString('hex') }));
+    return md;
+  }
+
+  private write(name: string, md: Metadata<Root | Targets | Snapshot | Timestamp>): Buffer {
+    const bytes = Buffer.from(JSON.stringify(md.toJSON()));
+    writeFileSync(join(this.metadataDir, name), bytes);
+    return bytes;
+  }
+}
+
+/** Creates a repository with a root and one published version of `content`. */
+export function buildTestRepository(dir: string, content: RepoContent = {}): TestRepository {
+  const repo = new TestRepository(dir);
+  repo.writeRoot(content.expires?.root ?? new Date(Date.now() + YEAR_MS));
+  repo.publish(content);
+  return repo;
+}

@@ -1,0 +1,195 @@
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Manifest, Update } from '../../src/manifest/manifest.js';
+import { buildTestRepository, tufExpires, type TestRepository } from '../helpers/build-repo.js';
+import { runBin, UPDOG_BIN, type BinResult } from '../helpers/run-bin.js';
+import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
+import { tempDir, type TempDir } from '../helpers/temp-dir.js';
+
+const HOUR = 3_600_000;
+const VARIANT = 'aws-k8s-1.31';
+
+function update(version: string, waves: Update['waves'] = []): Update {
+  const base = `bottlerocket-${VARIANT}-x86_64-${version}-abc`;
+  return {
+    variant: VARIANT,
+    arch: 'x86_64',
+    version,
+    maxVersion: '1.2.0',
+    waves,
+    images: { boot: `${base}-boot.ext4.lz4`, root: `${base}-root.ext4.lz4`, hash: `${base}-root.verity.lz4` },
+  };
+}
+
+// 1.1.0 is ready for everyone; 1.2.0's only wave is a day away.
+const MANIFEST: Manifest = {
+  updates: [
+    update('1.0.0'),
+    update('1.1.0', [{ seed: 0, startsAt: new Date('2024-01-01T00:00:00Z') }]),
+    update('1.2.0', [{ seed: 2048, startsAt: new Date(Math.floor(Date.now() / 1000) * 1000 + 24 * HOUR) }]),
+    { ...update('1.1.5'), arch: 'aarch64' },
+  ],
+  migrations: [],
+};
+
+interface Host {
+  dir: TempDir;
+  repo: TestRepository;
+  server: StaticServer;
+  cache: string;
+  run(args: string[]): Promise<BinResult>;
+}
+
+const hosts: Host[] = [];
+afterEach(async () => {
+  for (const h of hosts.splice(0)) {
+    await h.server.close();
+    h.dir.cleanup();
+  }
+});
+
+/** A signed repository on loopback and a host (config, os-release, root, cache) pointed at it. */
+async function setupHost(config: Record<string, string> = {}): Promise<Host> {
+  const dir = tempDir();
+  const repo = buildTestRepository(join(dir.path, 'repo'), { manifest: MANIFEST });
+  const server = await startStaticServer(join(dir.path, 'repo'));
+  const toml = {
+    metadata_base_url: `"${server.url}/metadata/"`,
+    targets_base_url: `"${server.url}/targets/"`,
+    seed: '100',
+    version_lock: '"latest"',
+    ignore_waves: 'false',
+    ...config,
+  };
+  writeFileSync(join(dir.path, 'updog.toml'), Object.entries(toml).map(([k, v]) => `${k} = ${v}\n`).join(''));
+  writeFileSync(join(dir.path, 'os-release'), `VARIANT_ID=${VARIANT}\nVERSION_ID=1.0.0\nBUILD_ID=abc\nARCH=x86_64\n`);
+  const cache = join(dir.path, 'cache');
+  const host: Host = {
+    dir,
+    repo,
+    server,
+    cache,
+    run: (args) =>
+      runBin(UPDOG_BIN, ['check-update', ...args, '--config', join(dir.path, 'updog.toml')], {
+        UPDOG_OS_RELEASE: join(dir.path, 'os-release'),
+        UPDOG_ROOT_JSON: repo.rootJsonPath,
+        UPDOG_METADATA_CACHE: cache,
+        http_proxy: undefined,
+        https_proxy: undefined,
+        HTTP_PROXY: undefined,
+        HTTPS_PROXY: undefined,
+      }),
+  };
+  hosts.push(host);
+  return host;
+}
+
+const cachedVersion = (h: Host, role: string): number =>
+  (JSON.parse(readFileSync(join(h.cache, `${role}.json`), 'utf8')) as { signed: { version: number } }).signed.version;
+
+describe('updog check-update against a signed repository on loopback', () => {
+  it('chooses the newest ready update and prints it as JSON', async () => {
+    const h = await setupHost();
+    const r = await h.run(['--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      variant: VARIANT,
+      arch: 'x86_64',
+      version: '1.1.0',
+      max_version: '1.2.0',
+      waves: { '0': '2024-01-01T00:00:00Z' },
+      images: MANIFEST.updates[1]!.images,
+      readyAt: '2024-01-01T00:00:00Z',
+    });
+    // Bottlerocket-style query parameters on every request
+    expect(h.server.requests).toEqual([
+      '/metadata/2.root.json?seed=100&version=1.0.0',
+      '/metadata/timestamp.json?seed=100&version=1.0.0',
+      '/metadata/1.snapshot.json?seed=100&version=1.0.0',
+      '/metadata/1.targets.json?seed=100&version=1.0.0',
+      `/targets/${h.repo.targetPath('manifest.json').split('/').pop()}?seed=100&version=1.0.0`,
+    ]);
+    expect(cachedVersion(h, 'timestamp')).toBe(1);
+  });
+
+  it('prints "<variant> <version>", honours --ignore-waves/-n/--now and --all', async () => {
+    const h = await setupHost();
+    expect(await h.run([])).toEqual({ code: 0, stdout: `${VARIANT} 1.1.0\n`, stderr: '' });
+    for (const flag of ['--ignore-waves', '-n', '--now']) {
+      expect((await h.run([flag])).stdout).toBe(`${VARIANT} 1.2.0\n`);
+    }
+    const all = await h.run(['--all']);
+    expect(all.code).toBe(0);
+    expect((JSON.parse(all.stdout) as { version: string; readyAt: string }[]).map((u) => [u.version, u.readyAt])).toEqual([
+      ['1.1.0', '2024-01-01T00:00:00Z'],
+      ['1.0.0', '1970-01-01T00:00:00Z'],
+    ]);
+    const allNow = JSON.parse((await h.run(['--all', '--now'])).stdout) as { version: string; readyAt: string }[];
+    expect(allNow.map((u) => [u.version, u.readyAt])).toEqual([
+      ['1.2.0', tufExpires(MANIFEST.updates[2]!.waves[0]!.startsAt)],
+      ['1.1.0', '2024-01-01T00:00:00Z'],
+      ['1.0.0', '1970-01-01T00:00:00Z'],
+    ]);
+    expect((await h.run(['--image', '1.0.0'])).stdout).toBe(`${VARIANT} 1.0.0\n`);
+  });
+
+  it('exits 2 with a message when there is no update', async () => {
+    const h = await setupHost({ version_lock: '"v1.0.0"' });
+    expect(await h.run(['--json'])).toEqual({ code: 2, stdout: '', stderr: `updog: no update available for ${VARIANT} x86_64 1.0.0\n` });
+  });
+
+  it('fails on a tampered manifest', async () => {
+    const h = await setupHost();
+    const file = h.repo.targetPath('manifest.json');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('1.1.0', '1.1.9'));
+    const r = await h.run(['--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^updog: error: downloading manifest\.json from http:\/\/127\.0\.0\.1:\d+\/targets\/: failed: LengthOrHashMismatchError: .*\n$/);
+  });
+
+  it('fails on an expired timestamp and keeps the last trusted one', async () => {
+    const h = await setupHost();
+    expect((await h.run([])).code).toBe(0);
+    h.repo.publish({ manifest: MANIFEST, expires: { timestamp: new Date(Date.now() - HOUR) } });
+    const r = await h.run([]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^updog: error: TUF metadata from http:\/\/127\.0\.0\.1:\d+\/metadata\/: verification failed: ExpiredMetadataError: .*timestamp.*\n$/);
+    expect([cachedVersion(h, 'timestamp'), cachedVersion(h, 'snapshot')]).toEqual([1, 1]);
+  });
+
+  it('rejects a rolled-back snapshot and keeps the newest trusted metadata in the cache', async () => {
+    const h = await setupHost();
+    h.repo.publish({ manifest: MANIFEST }); // version 2
+    expect((await h.run([])).code).toBe(0);
+    expect([cachedVersion(h, 'timestamp'), cachedVersion(h, 'snapshot'), cachedVersion(h, 'targets')]).toEqual([2, 2, 2]);
+    // A newer timestamp that points back at snapshot version 1.
+    h.repo.writeTimestamp({
+      version: 3,
+      snapshotVersion: 1,
+      snapshotBytes: readFileSync(join(h.repo.metadataDir, '1.snapshot.json')),
+      expires: tufExpires(new Date(Date.now() + HOUR)),
+    });
+    const r = await h.run([]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^updog: error: TUF metadata from .*: verification failed: BadVersionError: .*\n$/);
+    expect([cachedVersion(h, 'timestamp'), cachedVersion(h, 'snapshot'), cachedVersion(h, 'targets')]).toEqual([2, 2, 2]);
+  });
+
+  it('rejects a swapped targets file', async () => {
+    const h = await setupHost();
+    h.repo.publish({ manifest: { ...MANIFEST, updates: MANIFEST.updates.slice(0, 1) } }); // version 2
+    copyFileSync(join(h.repo.metadataDir, '1.targets.json'), join(h.repo.metadataDir, '2.targets.json'));
+    const r = await h.run([]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^updog: error: TUF metadata from .*: failed: RuntimeError: .*Version 1 of targets does not match snapshot version 2\n$/);
+  });
+
+  it('names the file and field of a bad configuration', async () => {
+    const h = await setupHost({ seed: '4096' });
+    const r = await h.run([]);
+    expect(r).toEqual({ code: 1, stdout: '', stderr: `updog: error: ${join(h.dir.path, 'updog.toml')}: field "seed" is 4096, above the maximum seed 2048\n` });
+  });
+});
