@@ -1,0 +1,180 @@
+/**
+ * The update operations on a host: prepare (download and write the chosen image to the inactive
+ * set), apply (boot it next), revert (undo apply). Write order, so that a crash at any byte
+ * leaves a disk that boots a complete image (DESIGN.md 5):
+ *   clear-inactive (persisted) -> root, boot, hash written and verified -> fsync -> mark-inactive-valid
+ * The inactive set cannot boot between the first and the last step, and the active set is never
+ * written.
+ */
+import { open } from 'node:fs/promises';
+import type { HostContext } from '../cli/host-context.js';
+import { NothingToDo, UserError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { installImage } from '../install/install-image.js';
+import type { ProgressListener } from '../install/progress.js';
+import type { Update } from '../manifest/manifest.js';
+import type { PartitionSet, SetName } from '../partitions/partition-sets.js';
+import { selectUpdate } from '../selection/selection.js';
+import { resolveDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
+import { describeFlags } from '../signpost/flags.js';
+import { Signpost } from '../signpost/signpost.js';
+import { openUpdateRepository, type TargetLocation, type UpdateRepository } from '../tuf/repository.js';
+import { crashAfterBytes, crashPoint } from './crash-points.js';
+
+/** The images of a set, in the order they are written. */
+export const IMAGE_ORDER = ['root', 'boot', 'hash'] as const;
+export type ImageKind = (typeof IMAGE_ORDER)[number];
+
+export interface PrepareOptions {
+  ctx: HostContext;
+  disk: DiskOptions;
+  /** `--image V`: exactly this version (error if the repository does not offer it). */
+  version?: string;
+  /** Ignore wave timing (also on when updog.toml says so). */
+  ignoreWaves?: boolean;
+  onProgress?: ProgressListener;
+  /** Selection clock; default now. */
+  now?: Date;
+  /** Repository settings (tests shorten the idle timeout). */
+  idleTimeoutMs?: number;
+}
+
+export interface PreparedUpdate {
+  version: string;
+  variant: string;
+  arch: string;
+  /** The set now holding the new image (the inactive set). */
+  set: SetName;
+  images: Record<ImageKind, { target: string; downloadedBytes: number; writtenBytes: number }>;
+}
+
+/**
+ * Picks the update this host should take and writes it to the inactive set, leaving the set
+ * valid but not yet preferred (run `applyUpdate` to boot it next). Returns undefined when there
+ * is nothing to install.
+ */
+export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdate | undefined> {
+  const { ctx } = opts;
+  const repo = await openUpdateRepository(ctx, opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs });
+  try {
+    const update = chooseUpdate(repo, opts);
+    if (update === undefined) return undefined;
+    // Resolve every target before touching the disk: a repository problem changes nothing.
+    const targets = {} as Record<ImageKind, TargetLocation>;
+    for (const kind of IMAGE_ORDER) targets[kind] = await repo.target(update.images[kind]);
+
+    const resolved = resolveDiskOptions(opts.disk);
+    const signpost = await Signpost.open({ ...resolved, logger: ctx.logger });
+    await refuseIfActiveCannotBoot(signpost);
+    ctx.logger.info({ version: update.version, set: signpost.inactiveSet, disk: resolved.disk }, 'writing update to the inactive set');
+    await signpost.clearInactive();
+    crashPoint('after-clear-inactive');
+    const images = await writeImages(repo, targets, signpost.inactive, resolved.disk, opts, ctx.logger);
+    crashPoint('before-mark-valid');
+    await signpost.markInactiveValid();
+    crashPoint('after-mark-valid');
+    ctx.logger.info({ version: update.version, set: signpost.inactiveSet }, 'update written and verified; inactive set marked valid');
+    return { version: update.version, variant: update.variant, arch: update.arch, set: signpost.inactiveSet, images };
+  } finally {
+    await repo.close();
+  }
+}
+
+function chooseUpdate(repo: UpdateRepository, opts: PrepareOptions): Update | undefined {
+  const { config, os } = opts.ctx;
+  const update = selectUpdate(repo.manifest, {
+    variant: os.variantId,
+    arch: os.arch,
+    version: os.versionId,
+    seed: config.seed,
+    versionLock: config.versionLock,
+    ignoreWaves: opts.ignoreWaves === true || config.ignoreWaves,
+    ...(opts.version === undefined ? {} : { image: opts.version }),
+    now: opts.now ?? new Date(),
+  });
+  if (update === undefined && opts.version !== undefined) {
+    const offered = repo.manifest.updates.filter((u) => u.variant === os.variantId && u.arch === os.arch).map((u) => u.version);
+    throw new UserError(
+      `version ${opts.version} is not offered to ${os.variantId}/${os.arch}${opts.ignoreWaves === true ? '' : ' now (try --ignore-waves)'}; the repository lists: ${offered.join(', ') || 'none'}`,
+    );
+  }
+  return update;
+}
+
+/**
+ * Clearing the inactive set is only safe when the active set boots on its own: right after an
+ * update it may still be on its single try, with the old set as its only fallback.
+ */
+async function refuseIfActiveCannotBoot(signpost: Signpost): Promise<void> {
+  const status = await signpost.status();
+  const active = status[status.activeSet];
+  if (!active.willBoot) {
+    throw new UserError(
+      `the running set ${status.activeSet} would not boot again (${describeFlags(active)}): mark this boot successful (signpost mark-successful-boot) before installing another update, so the fallback set is not overwritten`,
+    );
+  }
+}
+
+async function writeImages(
+  repo: UpdateRepository,
+  targets: Record<ImageKind, TargetLocation>,
+  set: PartitionSet,
+  diskPath: string,
+  opts: PrepareOptions,
+  logger: Logger,
+): Promise<PreparedUpdate['images']> {
+  const disk = await open(diskPath, 'r+').catch((err: Error) => {
+    throw new UserError(`cannot open disk ${diskPath} for writing: ${err.message}`, { cause: err });
+  });
+  try {
+    const images = {} as PreparedUpdate['images'];
+    for (const kind of IMAGE_ORDER) {
+      const target = targets[kind];
+      const partition = set[kind];
+      crashPoint(`before-image:${kind}`);
+      const written = await installImage({
+        image: kind,
+        source: target,
+        dispatcher: repo.dispatcher,
+        disk,
+        partition: { offset: partition.offset, size: partition.size, label: partition.label || `partition ${partition.number}` },
+        ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
+        onBlockWritten: (bytes) => crashAfterBytes(kind, bytes),
+      });
+      logger.info({ image: kind, target: target.name, partition: partition.label, ...written }, 'image written and verified');
+      images[kind] = { target: target.name, ...written };
+      crashPoint(`after-image:${kind}`);
+    }
+    await disk.sync();
+    return images;
+  } finally {
+    await disk.close();
+  }
+}
+
+/** Boots the staged update next (signpost upgrade-to-inactive). */
+export async function applyUpdate(disk: DiskOptions, logger?: Logger): Promise<void> {
+  const signpost = await Signpost.open({ ...resolveDiskOptions(disk), ...(logger === undefined ? {} : { logger }) });
+  const status = await signpost.status();
+  const inactive = status[status.inactiveSet];
+  if (inactive.priority > status[status.activeSet].priority) {
+    throw new NothingToDo(`the update in set ${status.inactiveSet} is already applied; reboot to use it`);
+  }
+  if (inactive.triesLeft === 0 || inactive.successful) {
+    throw new NothingToDo(`no update is staged in set ${status.inactiveSet} (${describeFlags(inactive)}); run updog update-image first`);
+  }
+  await signpost.upgradeToInactive();
+  crashPoint('after-upgrade');
+}
+
+/** Undoes `applyUpdate`: the running set stays the one to boot (signpost cancel-upgrade). */
+export async function revertUpdate(disk: DiskOptions, logger?: Logger): Promise<void> {
+  const signpost = await Signpost.open({ ...resolveDiskOptions(disk), ...(logger === undefined ? {} : { logger }) });
+  const status = await signpost.status();
+  const inactive = status[status.inactiveSet];
+  // applied = the inactive set outranks the running one (upgrade-to-inactive gives it 2 vs 1)
+  if (inactive.priority <= status[status.activeSet].priority) {
+    throw new NothingToDo(`no update is applied: set ${status.inactiveSet} is not the next to boot (${describeFlags(inactive)})`);
+  }
+  await signpost.cancelUpgrade();
+}
