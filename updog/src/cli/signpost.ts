@@ -15,6 +15,9 @@ const program = addDiskOptions(
   new Command('signpost').description('Inspect and change the A/B partition flags (GPT gptprio bits) of a Bottlerocket-style disk.'),
 )
   .addOption(logLevelOption())
+  // Subcommands copy this setting when created; runCli sets it too late for them, and without it a
+  // subcommand's usage error would exit 1 instead of 64.
+  .exitOverride()
   .addHelpText(
     'after',
     `
