@@ -2,13 +2,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UpdateApiClient } from '../../../updog/src/api/client.js';
+import { DEFAULT_API_SOCKET } from '../../../updog/src/api/protocol.js';
 import { createLogger, type LogLevel } from '../../../updog/src/common/log.js';
 import { UserError } from '../../../updog/src/common/errors.js';
 import { NodeAgent } from './agent.js';
 import { nodeUpdateStore } from './node-update-store.js';
-
-/** Where the host's `updog serve` listens (the DaemonSet mounts the host directory). */
-export const DEFAULT_API_SOCKET = '/run/updog/api.sock';
 
 interface AgentCliOptions {
   nodeName?: string;

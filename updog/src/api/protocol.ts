@@ -87,6 +87,9 @@ export const HTTP_STATUS_FOR: Record<ApiErrorKind, number> = {
   failed: 500,
 };
 
+/** Where `updog serve` listens unless told otherwise (the agent's DaemonSet mounts /run/updog). */
+export const DEFAULT_API_SOCKET = '/run/updog/api.sock';
+
 export const STATUS_ROUTE = '/updates/status';
 
 /** POST routes, one per command (names follow Bottlerocket's `/actions/...`). */

@@ -59,8 +59,8 @@ export interface DiskFacts {
   /** The set the bootloader would pick next; null when no set can boot. */
   nextToBoot: PartitionSetName | null;
   /**
-   * Whether the inactive set holds an image the bootloader may still try (tries left or marked
-   * successful): true once prepare marked it valid, false once cleared or fallen back from.
+   * Whether the inactive set holds an image the bootloader may still try (it has its try left):
+   * true once prepare marked it valid, false once cleared or fallen back from.
    */
   inactiveValid: boolean;
 }

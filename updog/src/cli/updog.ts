@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { logLevelOption, runCli } from '../common/cli-main.js';
 import { checkUpdateCommand } from './check-update.js';
 import { updateCommands } from './update.js';
+import { apiCommand, serveCommand } from './serve.js';
 
 const program = new Command('updog')
   .description('Bottlerocket-style OS update agent: finds, verifies and installs signed OS images on the inactive A/B partition set.')
@@ -21,5 +22,7 @@ Exit codes:
 // Each command module adds itself here (one line each).
 program.addCommand(checkUpdateCommand());
 for (const command of updateCommands()) program.addCommand(command);
+program.addCommand(serveCommand());
+program.addCommand(apiCommand());
 
 await runCli(program);
