@@ -57,13 +57,16 @@ function writeAt(fd: number, offset: number, data: Buffer): void {
 
 type Copy = { header: GptHeader; entries: GptEntry[] };
 
-function readCopy(fd: number, lba: number, sectorSize: number, diskSectors: number): Copy {
-  const header = decodeHeader(readAt(fd, lba * sectorSize, sectorSize), lba, diskSectors);
-  const entries = decodeEntries(readAt(fd, header.entriesLba * sectorSize, header.entryCount * header.entrySize), header);
-  return { header, entries };
+function readHeader(fd: number, lba: number, sectorSize: number, diskSectors: number): GptHeader {
+  return decodeHeader(readAt(fd, lba * sectorSize, sectorSize), lba, diskSectors);
 }
 
-function tryCopy(read: () => Copy): Copy | string {
+function readCopy(fd: number, header: GptHeader): Copy {
+  return { header, entries: decodeEntries(readAt(fd, header.entriesLba * header.raw.length, header.entryCount * header.entrySize), header) };
+}
+
+/** Runs `read`, turning a format problem (or a short read past the end) into its message. */
+function attempt<T>(read: () => T): T | string {
   try {
     return read();
   } catch (err) {
@@ -80,9 +83,11 @@ export function readGpt(target: DiskTarget, options: { sysRoot?: string } = {}):
     for (const sectorSize of SECTOR_SIZES) {
       const diskSectors = Math.floor(diskBytes / sectorSize);
       if (diskSectors < 4) continue;
-      const primary = tryCopy(() => readCopy(fd, 1, sectorSize, diskSectors));
-      const backupLba = typeof primary === 'string' ? diskSectors - 1 : primary.header.alternateLba;
-      const backup = tryCopy(() => readCopy(fd, backupLba, sectorSize, diskSectors));
+      const primaryHeader = attempt(() => readHeader(fd, 1, sectorSize, diskSectors));
+      const primary = typeof primaryHeader === 'string' ? primaryHeader : attempt(() => readCopy(fd, primaryHeader));
+      // The backup is where an intact primary header says, else where it belongs: the last sector.
+      const backupLba = typeof primaryHeader === 'string' ? diskSectors - 1 : primaryHeader.alternateLba;
+      const backup = attempt(() => readCopy(fd, readHeader(fd, backupLba, sectorSize, diskSectors)));
       if (typeof primary !== 'string' || typeof backup !== 'string') {
         const gpt = combineCopies(
           { primary: typeof primary === 'string' ? undefined : primary, backup: typeof backup === 'string' ? undefined : backup },

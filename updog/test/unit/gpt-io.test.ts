@@ -117,6 +117,18 @@ describe('damaged tables', () => {
     expect(fs.readFileSync(img).equals(pristine)).toBe(true);
   });
 
+  it('finds the backup where the intact primary header points, even on a grown image', async () => {
+    const img = await makeDiskImage(dir);
+    const oldBackupLba = lastSector(img) / 512;
+    fs.truncateSync(img, fs.statSync(img).size + MIB);
+    smash(img, 2 * 512, 64); // primary entry array; its header still names the backup's LBA
+    const read = readGpt(img);
+    expect(read.primaryProblem).toMatch(/^entry array CRC mismatch at LBA 2/);
+    expect(read.backupProblem).toBeUndefined();
+    expect(read.gpt.header.alternateLba).toBe(oldBackupLba);
+    expect(findPartitionSets(read.gpt).A.boot.label).toBe('BOTTLEROCKET-BOOT-A');
+  });
+
   it('uses the primary when only the backup is corrupt, and a write repairs the backup', async () => {
     const img = await makeDiskImage(dir);
     const pristine = fs.readFileSync(img);
