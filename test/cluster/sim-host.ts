@@ -7,7 +7,7 @@ import { mkdirSync, openSync, closeSync, writeSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { createBottlerocketDiskImage } from '../../updog/src/gpt/bottlerocket-layout.js';
 import { readGpt } from '../../updog/src/gpt/io.js';
-import { findPartitionSets } from '../../updog/src/partitions/partition-sets.js';
+import { findPartitionSets, type SetName } from '../../updog/src/partitions/partition-sets.js';
 import { makeFakeImage, type FakeImageHeader } from '../../tuf-repo-tools/src/image/fake-image.js';
 
 export interface SimulatedHostOptions {
@@ -36,11 +36,13 @@ export interface SimulatedHostFiles {
 }
 
 const MIB = 1024 * 1024;
+export const DEFAULT_VARIANT = 'aws-k8s-1.31';
+export const DEFAULT_ARCH = 'x86_64';
 
 /** Creates the host's files in `dir` (created if missing). */
 export async function createSimulatedHostFiles(dir: string, opts: SimulatedHostOptions): Promise<SimulatedHostFiles> {
-  const variant = opts.variant ?? 'aws-k8s-1.31';
-  const arch = opts.arch ?? 'x86_64';
+  const variant = opts.variant ?? DEFAULT_VARIANT;
+  const arch = opts.arch ?? DEFAULT_ARCH;
   const sizes = { bootSize: opts.bootSize ?? MIB, rootSize: opts.rootSize ?? 4 * MIB, hashSize: opts.hashSize ?? MIB, privateSize: MIB };
   mkdirSync(dir, { recursive: true });
   const files: SimulatedHostFiles = {
@@ -51,16 +53,7 @@ export async function createSimulatedHostFiles(dir: string, opts: SimulatedHostO
     updogConfig: join(dir, 'updog.toml'),
   };
   await createBottlerocketDiskImage(files.diskImage, sizes);
-  const setA = findPartitionSets(readGpt(files.diskImage).gpt).A;
-  const fd = openSync(files.diskImage, 'r+');
-  try {
-    for (const part of ['boot', 'root', 'hash'] as const) {
-      const header: FakeImageHeader = { part, variant, arch, version: opts.version, bad: false };
-      writeSync(fd, makeFakeImage(header, setA[part].size), 0, setA[part].size, setA[part].offset);
-    }
-  } finally {
-    closeSync(fd);
-  }
+  writeFakeImageSet(files.diskImage, 'A', { version: opts.version, variant, arch });
   writeFileSync(
     files.osRelease,
     `NAME=Bottlerocket\nID=bottlerocket\nPRETTY_NAME="Bottlerocket OS ${opts.version}"\nVARIANT_ID=${variant}\nVERSION_ID=${opts.version}\nBUILD_ID=${opts.buildId ?? 'simnode'}\nARCH=${arch}\n`,
@@ -78,4 +71,22 @@ export async function createSimulatedHostFiles(dir: string, opts: SimulatedHostO
     ].join('\n'),
   );
   return files;
+}
+
+/**
+ * Writes fake boot/root/hash images of `image.version` into partition set `set` of the disk, filling
+ * each partition: what an install of that version leaves behind, without a TUF repository. Flags
+ * are not touched (use Signpost for that).
+ */
+export function writeFakeImageSet(diskImage: string, set: SetName, image: { version: string; variant?: string; arch?: string; bad?: boolean }): void {
+  const partitions = findPartitionSets(readGpt(diskImage).gpt)[set];
+  const fd = openSync(diskImage, 'r+');
+  try {
+    for (const part of ['boot', 'root', 'hash'] as const) {
+      const header: FakeImageHeader = { part, variant: image.variant ?? DEFAULT_VARIANT, arch: image.arch ?? DEFAULT_ARCH, version: image.version, bad: image.bad ?? false };
+      writeSync(fd, makeFakeImage(header, partitions[part].size), 0, partitions[part].size, partitions[part].offset);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
