@@ -26,6 +26,10 @@ export interface BuildReleaseOptions {
   outDir: string;
   /** PEM keys (`*.pem`); one ed25519 key is generated there if it holds none. Default: a throwaway key. */
   keysDir?: string;
+  /** Signers to use instead of `keysDir`. */
+  signers?: readonly Signer[];
+  /** Signed root for a new repository; default: every key in every role, threshold 1. */
+  root?: Metadata<Root>;
   manifest: Manifest;
   /** Target name -> local file path (lz4 images, migrations). */
   targets: Record<string, string>;
@@ -53,11 +57,12 @@ export async function rootForSigners(signers: readonly Signer[], expires: Date):
 
 export async function buildReleaseRepository(opts: BuildReleaseOptions): Promise<BuildReleaseResult> {
   const now = opts.now ?? new Date();
-  const signers = opts.keysDir ? await loadOrCreateKeyDir(opts.keysDir) : [parsePrivateKeyPem((await generateKey('ed25519')).privatePem)];
+  const signers =
+    opts.signers ?? (opts.keysDir ? await loadOrCreateKeyDir(opts.keysDir) : [parsePrivateKeyPem((await generateKey('ed25519')).privatePem)]);
   const existing = await exists(join(opts.outDir, METADATA_DIR));
   const editor = existing
     ? RepositoryEditor.edit(await loadRepository(opts.outDir, { now }))
-    : RepositoryEditor.create(await rootForSigners(signers, opts.expires?.root ?? new Date(now.getTime() + DEFAULT_LIFETIME_MS.root)));
+    : RepositoryEditor.create(opts.root ?? (await rootForSigners(signers, opts.expires?.root ?? new Date(now.getTime() + DEFAULT_LIFETIME_MS.root))));
 
   const scratch = await mkdtemp(join(tmpdir(), 'tuf-release-'));
   try {

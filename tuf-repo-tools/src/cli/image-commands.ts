@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { makeFakeRelease } from '../image/fake-release.js';
+import type { ImagePart } from '../image/fake-image.js';
+import { imageTargetName, packImage } from '../image/pack.js';
+import { parsePositiveInt, printJson } from './options.js';
+
+const PARTS: readonly ImagePart[] = ['boot', 'root', 'hash'];
+
+export function imageCommand(): Command {
+  const image = new Command('image').description('image targets (LZ4 frames with Bottlerocket-style names)');
+  image
+    .command('pack')
+    .description('compress raw boot/root/hash images into LZ4 frame targets named <name>-<variant>-<arch>-<version>-<build>-*.lz4')
+    .requiredOption('--boot <file>', 'raw boot image')
+    .requiredOption('--root <file>', 'raw root image')
+    .requiredOption('--hash <file>', 'raw hash (verity) image')
+    .requiredOption('--variant <variant>')
+    .requiredOption('--arch <arch>')
+    .requiredOption('--version <version>')
+    .requiredOption('--build <id>', 'build id, e.g. a short commit hash')
+    .option('--name <name>', 'image name prefix', 'bottlerocket')
+    .requiredOption('--out-dir <dir>')
+    .action(async (o: Record<ImagePart, string> & { variant: string; arch: string; version: string; build: string; name: string; outDir: string }) => {
+      const out: Record<string, { name: string; path: string; length: number; sha256: string }> = {};
+      for (const part of PARTS) {
+        const name = imageTargetName(o, part);
+        const packed = await packImage(o[part], join(o.outDir, name));
+        out[part] = { name, path: packed.path, length: packed.length, sha256: packed.sha256 };
+      }
+      printJson(out);
+    });
+  image
+    .command('fake')
+    .description('make small fake images recording their version (for tests and demos), packed as targets')
+    .requiredOption('--variant <variant>')
+    .requiredOption('--arch <arch>')
+    .requiredOption('--version <version>')
+    .option('--bad', 'an image that boots but never passes its health check')
+    .option('--boot-size <bytes>', 'raw boot image size', parsePositiveInt)
+    .option('--root-size <bytes>', 'raw root image size', parsePositiveInt)
+    .option('--hash-size <bytes>', 'raw hash image size', parsePositiveInt)
+    .requiredOption('--out-dir <dir>')
+    .action(async (o: { variant: string; arch: string; version: string; bad?: boolean; bootSize?: number; rootSize?: number; hashSize?: number; outDir: string }) => {
+      const sizes: Partial<Record<ImagePart, number>> = {};
+      if (o.bootSize) sizes.boot = o.bootSize;
+      if (o.rootSize) sizes.root = o.rootSize;
+      if (o.hashSize) sizes.hash = o.hashSize;
+      const release = await makeFakeRelease({ dir: o.outDir, variant: o.variant, arch: o.arch, version: o.version, bad: o.bad ?? false, sizes });
+      printJson(release);
+    });
+  return image;
+}
