@@ -38,7 +38,7 @@ function partitionDir(dir: string, depth = 0): string {
   const slavesDir = path.join(dir, 'slaves');
   const slaves = fs.existsSync(slavesDir) ? fs.readdirSync(slavesDir) : [];
   if (slaves.length !== 1 || depth > 8) {
-    throw new UserError(`cannot tell which partition holds the running root (${dir} is neither a partition nor a single-device mapping); pass --active-set`);
+    throw new UserError(`cannot tell which partition holds the running root (${dir} is neither a partition nor a single-device mapping); pass --disk and --active-set`);
   }
   return partitionDir(fs.realpathSync(path.join(slavesDir, slaves[0]!)), depth + 1);
 }
