@@ -170,6 +170,17 @@ describe('running root via sysfs', () => {
     );
   });
 
+  it('refuses to guess when the root is a whole disk', () => {
+    const sysRoot = fakeSysfs(false);
+    const { major, minor } = decodeDevT(fs.statSync(dir, { bigint: true }).dev);
+    const link = path.join(sysRoot, 'dev/block', `${major}:${minor}`);
+    fs.unlinkSync(link);
+    fs.symlinkSync('../../devices/pci0000:00/virtio1/block/vda', link);
+    expect(() => findRunningRoot({ sysRoot, rootPath: dir })).toThrow(
+      `cannot tell which partition holds the running root (${fs.realpathSync(path.join(sysRoot, 'devices/pci0000:00/virtio1/block/vda'))} is neither a partition nor a single-device mapping); pass --disk and --active-set`,
+    );
+  });
+
   it('explains when the root is not on a block device', () => {
     const sysRoot = path.join(dir, 'empty-sys');
     expect(() => findRunningRoot({ sysRoot, rootPath: dir })).toThrow(/is not a block device partition; pass --disk and --active-set$/);
