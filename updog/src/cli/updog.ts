@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { logLevelOption, runCli } from '../common/cli-main.js';
 import { checkUpdateCommand } from './check-update.js';
+import { tufCommand } from './tuf.js';
 import { updateCommands } from './update.js';
 import { apiCommand, serveCommand } from './serve.js';
 
@@ -21,6 +22,7 @@ Exit codes:
 
 // Each command module adds itself here (one line each).
 program.addCommand(checkUpdateCommand());
+program.addCommand(tufCommand());
 for (const command of updateCommands()) program.addCommand(command);
 program.addCommand(serveCommand());
 program.addCommand(apiCommand());

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseFetcher } from 'tuf-js/dist/fetcher.js';
-import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import { DownloadError, DownloadHTTPError } from 'tuf-js/dist/error.js';
 import { fetch, type Dispatcher } from 'undici';
 import type { Logger } from '../common/log.js';
 
@@ -53,7 +53,7 @@ export class UndiciFetcher extends BaseFetcher {
       response = await fetch(url, { dispatcher: this.opts.dispatcher });
     } catch (err) {
       const cause = (err as { cause?: Error }).cause;
-      return { ok: false, error: new Error(`GET ${url}: ${cause?.message ?? (err as Error).message}`, { cause: err }), retryable: true };
+      return { ok: false, error: new DownloadError(`GET ${url}: ${cause?.message ?? (err as Error).message}`), retryable: true };
     }
     if (response.ok && response.body) {
       return { ok: true, body: response.body as ReadableStream<Uint8Array<ArrayBuffer>> };

@@ -1,0 +1,107 @@
+import { Command } from 'commander';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Updater } from 'tuf-js';
+import { UserError } from '../common/errors.js';
+import { createLogger, type Logger, type LogLevel } from '../common/log.js';
+import { createDispatcher } from '../tuf/dispatcher.js';
+import { createUpdater, tufStep } from '../tuf/updater.js';
+
+interface TufOptions {
+  metadataDir: string;
+  metadataUrl?: string;
+  targetName: string[];
+  targetBaseUrl?: string;
+  targetDir?: string;
+  logLevel?: LogLevel;
+}
+
+/**
+ * `updog tuf ...`: a plain TUF client following the tuf-conformance client-under-test CLI, for
+ * checking a repository by hand with the same client code updog uses. Exit 0 on success, 1 on
+ * any failure. Metadata in the directory keeps non-versioned names (root.json, timestamp.json, ...).
+ */
+export function tufCommand(): Command {
+  const tuf = new Command('tuf')
+    .description('TUF client for checking a repository by hand (tuf-conformance client CLI protocol)')
+    .requiredOption('--metadata-dir <dir>', 'trusted metadata directory')
+    .option('--metadata-url <url>', 'repository metadata base URL')
+    .option('--target-name <path>', 'target to download (repeatable, processed in order)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--target-base-url <url>', 'repository targets base URL')
+    .option('--target-dir <dir>', 'where downloaded targets are stored');
+
+  tuf
+    .command('init')
+    .description('trust the given root.json (no network access)')
+    .argument('<trusted-root>', 'initial root.json')
+    .action((trustedRoot: string, _o: unknown, cmd: Command) => {
+      const { metadataDir } = cmd.optsWithGlobals<TufOptions>();
+      try {
+        mkdirSync(metadataDir, { recursive: true });
+        copyFileSync(trustedRoot, join(metadataDir, 'root.json'));
+      } catch (err) {
+        throw new UserError(`cannot initialize ${metadataDir} from ${trustedRoot}: ${(err as Error).message}`, { cause: err });
+      }
+    });
+
+  tuf
+    .command('refresh')
+    .description('update the trusted top-level metadata from the repository')
+    .action(async (_o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<TufOptions>();
+      await withUpdater(opts, async (updater) => {
+        await tufStep(`refreshing from ${opts.metadataUrl}`, () => updater.refresh());
+      });
+    });
+
+  tuf
+    .command('download')
+    .description('refresh, then download and verify each --target-name into --target-dir (skipping verified cached copies)')
+    .action(async (_o: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<TufOptions>();
+      const targetDir = required(opts.targetDir, '--target-dir');
+      required(opts.targetBaseUrl, '--target-base-url');
+      if (opts.targetName.length === 0) throw new UserError('download needs at least one --target-name');
+      mkdirSync(targetDir, { recursive: true });
+      await withUpdater(opts, async (updater, log) => {
+        for (const name of opts.targetName) {
+          const info = await tufStep(`looking up ${name}`, () => updater.getTargetInfo(name));
+          if (info === undefined) throw new UserError(`target ${name} is not in the repository's signed targets`);
+          if (await updater.findCachedTarget(info)) {
+            log.info({ target: name }, 'already downloaded and verified');
+            continue;
+          }
+          const file = await tufStep(`downloading ${name}`, () => updater.downloadTarget(info));
+          log.info({ target: name, file }, 'downloaded and verified');
+        }
+      });
+    });
+  return tuf;
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined) throw new UserError(`${flag} is required for this command`);
+  return value;
+}
+
+/** One updater (tuf-js refreshes once per instance) on a proxy-aware dispatcher, closed afterwards. */
+async function withUpdater(
+  opts: TufOptions,
+  use: (updater: Updater, log: Logger) => Promise<void>,
+): Promise<void> {
+  const dispatcher = createDispatcher();
+  const logger = createLogger('updog', opts.logLevel ?? 'info');
+  try {
+    const updater = createUpdater({
+      metadataDir: opts.metadataDir,
+      metadataUrl: required(opts.metadataUrl, '--metadata-url'),
+      dispatcher,
+      logger,
+      ...(opts.targetBaseUrl === undefined ? {} : { targetBaseUrl: opts.targetBaseUrl }),
+      ...(opts.targetDir === undefined ? {} : { targetDir: opts.targetDir }),
+    });
+    await use(updater, logger);
+  } finally {
+    await dispatcher.close();
+  }
+}
