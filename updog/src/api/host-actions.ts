@@ -15,7 +15,6 @@ import { Signpost } from '../signpost/signpost.js';
 import { openUpdateRepository } from '../tuf/repository.js';
 import { withUpdateLock } from '../update/lock.js';
 import { applyUpdate, prepareUpdate, revertUpdate } from '../update/update.js';
-import { runHealthCheck } from './health-check.js';
 import type { UpdateImage } from './protocol.js';
 import type { RefreshResult } from './state-rules.js';
 import type { HostFacts, UpdateHost } from './update-host.js';
@@ -26,11 +25,12 @@ export interface UpdateHostOptions {
   paths: HostPaths;
   disk: DiskOptions;
   lockFile: string;
-  /** Reboots the host (a real host: E's rebootHost with the configured command). */
+  /** Reboots the host (`rebootHost` with the configured command; a simulated node's reboot in tests). */
   reboot: () => Promise<void>;
-  /** Command that must exit 0 before a boot is marked successful; none = always healthy. */
-  healthCheck?: { command: string[]; timeoutMs: number };
-  bootIdFile: string;
+  /** Throws when the host is unhealthy, which keeps the boot from being marked successful. */
+  healthCheck?: () => Promise<void>;
+  /** The current boot's id (`bootIdFromFile` on a real host). */
+  bootId: () => Promise<string>;
   logger: Logger;
 }
 
@@ -55,7 +55,7 @@ export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
         // A staged image keeps its single try until it is booted (or fallen back from).
         inactiveValid: inactive.triesLeft > 0,
         activeBootSuccessful: status[status.activeSet].successful,
-        bootId: await readBootId(opts.bootIdFile),
+        bootId: await opts.bootId(),
       };
     },
 
@@ -93,7 +93,7 @@ export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
     reboot: () => opts.reboot(),
 
     async markSuccessfulBoot(): Promise<void> {
-      if (opts.healthCheck) await runHealthCheck(opts.healthCheck.command, opts.healthCheck.timeoutMs);
+      await opts.healthCheck?.();
       await (await openSignpost()).markSuccessfulBoot();
     },
 
@@ -105,8 +105,8 @@ function image(u: { variant: string; arch: string; version: string }): UpdateIma
   return { variant: u.variant, arch: u.arch, version: u.version };
 }
 
-/** The kernel's boot id; empty when the system has none (then reboots cannot be told apart). */
-async function readBootId(file: string): Promise<string> {
+/** Reads the boot id from a file; empty when the system has none (then reboots cannot be told apart). */
+export async function bootIdFromFile(file: string): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).trim();
   } catch (err) {

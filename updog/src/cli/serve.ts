@@ -4,7 +4,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UpdateApiClient } from '../api/client.js';
-import { DEFAULT_BOOT_ID_FILE, createUpdateHost } from '../api/host-actions.js';
+import { DEFAULT_BOOT_ID_FILE, bootIdFromFile, createUpdateHost } from '../api/host-actions.js';
+import { runHealthCheck } from '../api/health-check.js';
 import { DEFAULT_API_SOCKET, type StatusResponse } from '../api/protocol.js';
 import { startApiServer } from '../api/server.js';
 import { createLogger, type LogLevel } from '../common/log.js';
@@ -51,17 +52,15 @@ export function serveCommand(): Command {
       const opts = command.optsWithGlobals<ServeOptions>();
       const logger = createLogger('updog-serve', opts.logLevel);
       const rebootCommand = parseRebootCommand(opts.rebootCommand);
-      const healthCheck =
-        opts.healthCheckCommand === undefined
-          ? undefined
-          : { command: opts.healthCheckCommand.trim().split(/\s+/), timeoutMs: opts.healthCheckTimeoutSeconds * 1000 };
+      const healthCommand = opts.healthCheckCommand?.trim().split(/\s+/);
+      const healthCheck = healthCommand && (() => runHealthCheck(healthCommand, opts.healthCheckTimeoutSeconds * 1000));
       const host = createUpdateHost({
         paths: { config: opts.config, osRelease: opts.osRelease, rootJson: opts.rootJson, metadataCache: opts.metadataCache },
         disk: { disk: opts.disk, activeSet: opts.activeSet, activeSetFile: opts.activeSetFile },
         lockFile: opts.lockFile,
         reboot: () => rebootHost(rebootCommand),
         ...(healthCheck === undefined ? {} : { healthCheck }),
-        bootIdFile: opts.bootIdFile,
+        bootId: () => bootIdFromFile(opts.bootIdFile),
         logger,
       });
       const server = await startApiServer({ socketPath: opts.socket, statusFile: opts.statusFile, host, logger });
