@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { logLevelOption, runCli } from '../../../updog/src/common/cli-main.js';
+import { registerControllerCommand } from './controller.js';
 import { registerManifestsCommand } from './manifests.js';
 import { registerAgentCommand } from '../agent/cli.js';
 
@@ -9,6 +10,7 @@ const program = new Command('update-operator')
   .addOption(logLevelOption());
 
 // Each subcommand module adds itself here (one line each).
+registerControllerCommand(program);
 registerManifestsCommand(program);
 registerAgentCommand(program);
 

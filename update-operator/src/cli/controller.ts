@@ -1,0 +1,107 @@
+import { hostname } from 'node:os';
+import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { Option, type Command } from 'commander';
+import { UserError } from '../../../updog/src/common/errors.js';
+import { createLogger, type LogLevel } from '../../../updog/src/common/log.js';
+import { DEFAULT_POLICY_NAME } from '../model/api.js';
+import { Controller } from '../controller/controller.js';
+import { LeaderElector } from '../controller/leader-election.js';
+import { ControllerMetrics, serveMetrics } from '../controller/metrics.js';
+
+interface ControllerFlags {
+  kubeconfig?: string;
+  namespace: string;
+  identity: string;
+  policy: string;
+  metricsAddress: string;
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
+  tick: number;
+}
+
+const seconds = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`expected a positive number of seconds, got "${v}"`);
+  return n;
+};
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault(); // KUBECONFIG, ~/.kube/config, or the in-cluster service account
+  } catch (err) {
+    throw new UserError(`cannot load the kubeconfig${path ? ` ${path}` : ''}: ${(err as Error).message}`);
+  }
+  return kc;
+}
+
+function parseAddress(address: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) throw new UserError(`--metrics-address must be HOST:PORT, got "${address}"`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+async function runController(flags: ControllerFlags, logLevel: LogLevel): Promise<void> {
+  const log = createLogger('update-operator-controller', logLevel);
+  if (flags.renewDeadline >= flags.leaseDuration) throw new UserError('--renew-deadline must be shorter than --lease-duration');
+  const kc = loadKubeConfig(flags.kubeconfig);
+  const metrics = new ControllerMetrics();
+  const { host, port } = parseAddress(flags.metricsAddress);
+  const { server, port: boundPort } = await serveMetrics(metrics, host, port);
+  log.info({ metrics: `${host}:${boundPort}`, identity: flags.identity, policy: flags.policy }, 'controller starting');
+
+  const controller = new Controller(kc, { policyName: flags.policy, eventNamespace: flags.namespace, tickMs: flags.tick * 1000 }, log, metrics);
+  const elector = new LeaderElector(
+    kc.makeApiClient(CoordinationV1Api),
+    {
+      namespace: flags.namespace,
+      name: 'update-operator-controller',
+      identity: flags.identity,
+      leaseDurationMs: flags.leaseDuration * 1000,
+      renewDeadlineMs: flags.renewDeadline * 1000,
+      retryPeriodMs: flags.retryPeriod * 1000,
+    },
+    log,
+  );
+  let exitCode = 0;
+  const shutdown = async () => {
+    await controller.stop();
+    await elector.stop();
+    server.close();
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
+  await elector.run(
+    () => {
+      metrics.leader.set(1);
+      controller.start();
+    },
+    () => {
+      // in-memory work of a deposed leader is stale: stop, and let the Deployment restart us
+      metrics.leader.set(0);
+      exitCode = 1;
+      void shutdown();
+    },
+  );
+  if (exitCode !== 0) throw new UserError('lost the leader lease; exiting so a fresh replica can campaign');
+}
+
+export function registerControllerCommand(program: Command): void {
+  program
+    .command('controller')
+    .description('run the rollout controller (leader-elected; one replica acts at a time)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .addOption(new Option('--namespace <ns>', 'namespace of the leader Lease and of Events').env('POD_NAMESPACE').default('update-operator'))
+    .addOption(new Option('--identity <id>', 'this replica\'s name in the Lease').env('POD_NAME').default(`${hostname()}-${process.pid}`))
+    .option('--policy <name>', 'UpdatePolicy to follow', DEFAULT_POLICY_NAME)
+    .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz', '0.0.0.0:8080')
+    .option('--lease-duration <seconds>', 'leader Lease duration', seconds, 15)
+    .option('--renew-deadline <seconds>', 'leader steps down if it cannot renew for this long', seconds, 10)
+    .option('--retry-period <seconds>', 'Lease renew/acquire interval', seconds, 2)
+    .option('--tick <seconds>', 'periodic full reconcile', seconds, 5)
+    .action(async (flags: ControllerFlags, cmd: Command) => {
+      await runController(flags, cmd.optsWithGlobals<{ logLevel: LogLevel }>().logLevel);
+    });
+}

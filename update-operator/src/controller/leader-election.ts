@@ -1,0 +1,161 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, in the manner of client-go: a candidate
+ * takes the Lease when it is free or when its holder has not renewed it for leaseDuration as
+ * measured on the candidate's own clock (so clock skew between replicas does not matter); writes
+ * are optimistic (resourceVersion), so two candidates cannot both win.
+ */
+import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import type { Logger } from '../../../updog/src/common/log.js';
+
+export interface LeaseRecord {
+  holder: string | undefined;
+  leaseDurationSeconds: number | undefined;
+  transitions: number;
+}
+
+export type LeaseDecision = 'renew' | 'acquire' | 'wait';
+
+/**
+ * What a candidate should do, pure. `observedSince` is when this candidate first saw the current
+ * record unchanged (its own clock).
+ */
+export function decideLease(record: LeaseRecord | undefined, identity: string, observedSince: number, now: number, leaseDurationMs: number): LeaseDecision {
+  if (record === undefined || !record.holder) return 'acquire';
+  if (record.holder === identity) return 'renew';
+  return now - observedSince >= leaseDurationMs ? 'acquire' : 'wait';
+}
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  /** A leader that cannot renew for this long steps down (must be < leaseDurationMs). */
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/**
+ * Lease times are metav1.MicroTime, which the apiserver parses with exactly six fractional digits;
+ * the generated client would send a Date as three, so send the string (typed as the client's Date).
+ */
+function microTime(date: Date): Date {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+}
+
+const isCode = (err: unknown, code: number) => err instanceof ApiException && err.code === code;
+
+function toRecord(lease: V1Lease): LeaseRecord {
+  const spec = lease.spec ?? {};
+  return {
+    holder: spec.holderIdentity ?? undefined,
+    leaseDurationSeconds: spec.leaseDurationSeconds,
+    transitions: spec.leaseTransitions ?? 0,
+  };
+}
+
+export class LeaderElector {
+  private observed: { key: string; since: number } | undefined;
+  private lastRenew = 0;
+  private leading = false;
+  private stopped = false;
+
+  constructor(
+    private readonly api: CoordinationV1Api,
+    private readonly opts: LeaderElectionOptions,
+    private readonly log: Logger,
+  ) {}
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Campaigns until stop(); calls onStarted when this replica becomes leader and onStopped when it
+   * loses the Lease (a replica that lost it should exit: its in-memory work is stale).
+   */
+  async run(onStarted: () => void, onStopped: () => void): Promise<void> {
+    while (!this.stopped) {
+      let ok = false;
+      try {
+        ok = await this.tryAcquireOrRenew();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'lease update failed');
+      }
+      const now = Date.now();
+      if (ok) {
+        this.lastRenew = now;
+        if (!this.leading) {
+          this.leading = true;
+          this.log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity }, 'became leader');
+          onStarted();
+        }
+      } else if (this.leading && now - this.lastRenew > this.opts.renewDeadlineMs) {
+        this.leading = false;
+        this.log.error({ identity: this.opts.identity }, 'lost leadership: could not renew the lease in time');
+        onStopped();
+      }
+      await new Promise((r) => setTimeout(r, this.opts.retryPeriodMs));
+    }
+  }
+
+  /** Stops campaigning and, if leading, releases the Lease so another replica takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
+      if (lease.spec?.holderIdentity !== this.opts.identity) return;
+      lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 };
+      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not release the lease');
+    }
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { name, namespace, identity } = this.opts;
+    const now = microTime(new Date());
+    const durationSeconds = Math.ceil(this.opts.leaseDurationMs / 1000);
+    let lease: V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (!isCode(err, 404)) throw err;
+      const body: V1Lease = {
+        metadata: { name, namespace },
+        spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+      };
+      try {
+        await this.api.createNamespacedLease({ namespace, body });
+        return true;
+      } catch (createErr) {
+        if (isCode(createErr, 409)) return false; // another replica created it first
+        throw createErr;
+      }
+    }
+    const record = toRecord(lease);
+    // any write (a renewal included) changes the resourceVersion
+    const key = lease.metadata?.resourceVersion ?? '';
+    if (this.observed?.key !== key) this.observed = { key, since: Date.now() };
+    const holderDurationMs = (record.leaseDurationSeconds ?? durationSeconds) * 1000;
+    const decision = decideLease(record, identity, this.observed.since, Date.now(), holderDurationMs);
+    if (decision === 'wait') return false;
+    const acquiring = decision === 'acquire';
+    lease.spec = {
+      ...lease.spec,
+      holderIdentity: identity,
+      leaseDurationSeconds: durationSeconds,
+      renewTime: now,
+      ...(acquiring ? { acquireTime: now, leaseTransitions: record.transitions + (record.holder ? 1 : 0) } : {}),
+    };
+    try {
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      return true;
+    } catch (err) {
+      if (isCode(err, 409)) return false; // someone else wrote it since we read it
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { cordonPatch, uncordonPatch, type NodeSnapshot } from '../src/controller/node-effects.js';
+import { matchesSelector } from '../src/controller/selector.js';
+import { WorkQueue } from '../src/controller/work-queue.js';
+import { decideLease } from '../src/controller/leader-election.js';
+
+const PRIOR = 'updates.updog.dev/cordoned-before-update';
+const PRIOR_LB = 'updates.updog.dev/excluded-from-lb-before-update';
+const LB = 'node.kubernetes.io/exclude-from-external-load-balancers';
+const node = (n: Partial<NodeSnapshot> = {}): NodeSnapshot => ({ unschedulable: false, labels: {}, annotations: {}, ...n });
+
+/** Applies a merge patch to a snapshot, as the apiserver would. */
+function applied(n: NodeSnapshot, patch: ReturnType<typeof cordonPatch>): NodeSnapshot {
+  const merge = (base: Record<string, string>, p: Record<string, string | null> = {}) => {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(p)) if (v === null) delete out[k];
+    else out[k] = v;
+    return out;
+  };
+  return {
+    unschedulable: patch?.spec ? patch.spec.unschedulable === true : n.unschedulable,
+    labels: merge(n.labels, patch?.metadata?.labels),
+    annotations: merge(n.annotations, patch?.metadata?.annotations),
+  };
+}
+
+describe('cordon / uncordon', () => {
+  it('cordons a schedulable node, remembering it was schedulable, and uncordon restores it exactly', () => {
+    const start = node({ labels: { a: 'b' } });
+    const p = cordonPatch(start, false);
+    expect(p).toEqual({ metadata: { annotations: { [PRIOR]: 'false' } }, spec: { unschedulable: true } });
+    const cordoned = applied(start, p);
+    expect(cordonPatch(cordoned, false)).toBeNull();
+    expect(applied(cordoned, uncordonPatch(cordoned))).toEqual(start);
+  });
+  it('never undoes an admin cordon', () => {
+    const admin = node({ unschedulable: true });
+    const cordoned = applied(admin, cordonPatch(admin, false));
+    expect(cordoned.annotations[PRIOR]).toBe('true');
+    const after = applied(cordoned, uncordonPatch(cordoned));
+    expect(after).toEqual(admin);
+  });
+  it('re-asserts a cordon lost mid-update without forgetting the prior state', () => {
+    const lost = node({ annotations: { [PRIOR]: 'false' } });
+    expect(cordonPatch(lost, false)).toEqual({ spec: { unschedulable: true } });
+  });
+  it('excludes from load balancers and restores only what it added', () => {
+    const start = node();
+    const cordoned = applied(start, cordonPatch(start, true));
+    expect(cordoned.labels[LB]).toBe('true');
+    expect(cordoned.annotations[PRIOR_LB]).toBe('false');
+    expect(applied(cordoned, uncordonPatch(cordoned))).toEqual(start);
+    const excludedByAdmin = node({ labels: { [LB]: 'true' } });
+    const c2 = applied(excludedByAdmin, cordonPatch(excludedByAdmin, true));
+    expect(applied(c2, uncordonPatch(c2))).toEqual(excludedByAdmin);
+  });
+  it('does nothing on a node it never cordoned', () => {
+    expect(uncordonPatch(node({ unschedulable: true }))).toBeNull();
+  });
+});
+
+describe('matchesSelector', () => {
+  const labels = { pool: 'web', zone: 'a' };
+  it('implements matchLabels and every expression operator', () => {
+    expect(matchesSelector(labels, {})).toBe(true);
+    expect(matchesSelector(labels, { matchLabels: { pool: 'web' } })).toBe(true);
+    expect(matchesSelector(labels, { matchLabels: { pool: 'db' } })).toBe(false);
+    expect(matchesSelector(labels, { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }] })).toBe(true);
+    expect(matchesSelector(labels, { matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] })).toBe(false);
+    expect(matchesSelector(labels, { matchExpressions: [{ key: 'gpu', operator: 'NotIn', values: ['x'] }] })).toBe(true);
+    expect(matchesSelector(labels, { matchExpressions: [{ key: 'gpu', operator: 'Exists' }] })).toBe(false);
+    expect(matchesSelector(labels, { matchExpressions: [{ key: 'gpu', operator: 'DoesNotExist' }] })).toBe(true);
+  });
+});
+
+describe('WorkQueue', () => {
+  it('dedups queued keys and re-runs a key added while it is processed', async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const q = new WorkQueue<string>(async (k) => {
+      seen.push(k);
+      if (seen.length === 1) await gate;
+    }, () => {});
+    q.add('a');
+    q.add('a'); // being processed: runs again afterwards
+    q.add('b');
+    q.add('b'); // queued: once
+    release();
+    await q.settled();
+    expect(seen).toEqual(['a', 'a', 'b']);
+  });
+  it('reports a failing key and carries on', async () => {
+    const errors: string[] = [];
+    const q = new WorkQueue<string>(async (k) => {
+      if (k === 'bad') throw new Error('boom');
+    }, (k, e) => errors.push(`${k}: ${(e as Error).message}`));
+    q.add('bad');
+    q.add('good');
+    await q.settled();
+    expect(errors).toEqual(['bad: boom']);
+  });
+});
+
+describe('decideLease', () => {
+  const rec = (holder: string | undefined) => ({ holder, leaseDurationSeconds: 15, transitions: 0 });
+  it('acquires a free lease, renews its own, waits for a live holder and takes over an expired one', () => {
+    expect(decideLease(undefined, 'me', 0, 0, 15_000)).toBe('acquire');
+    expect(decideLease(rec(''), 'me', 0, 0, 15_000)).toBe('acquire');
+    expect(decideLease(rec('me'), 'me', 0, 99_999, 15_000)).toBe('renew');
+    expect(decideLease(rec('other'), 'me', 1000, 15_999, 15_000)).toBe('wait');
+    expect(decideLease(rec('other'), 'me', 1000, 16_000, 15_000)).toBe('acquire');
+  });
+});
