@@ -2,7 +2,7 @@ import { canonicalize } from '@tufjs/canonical-json';
 import { Key, Metadata, MetaFile, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { serializeManifest, type Manifest } from '../../src/manifest/manifest.js';
 
 /**
@@ -68,8 +68,10 @@ export class TestRepository {
     }
     for (const [name, data] of Object.entries(files)) {
       const hash = sha256(data);
-      writeFileSync(join(this.targetsDir, `${hash}.${name}`), data);
       this.targets[name] = new TargetFile({ path: name, length: data.length, hashes: { sha256: hash } });
+      const file = this.targetPath(name);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, data);
     }
     this.version++;
     const targets = new Targets({ version: this.version, specVersion: SPEC_VERSION, expires: expires('targets'), targets: { ...this.targets } });
@@ -95,11 +97,11 @@ export class TestRepository {
     this.write('timestamp.json', this.signed(timestamp));
   }
 
-  /** Path of a published target's file (`targets/<sha256>.<name>`). */
+  /** Path of a published target's file (`targets/<dir>/<sha256>.<basename>`). */
   targetPath(name: string): string {
     const info = this.targets[name];
     if (!info) throw new Error(`no target ${name}`);
-    return join(this.targetsDir, `${info.hashes.sha256}.${name}`);
+    return join(this.targetsDir, posix.dirname(name), `${info.hashes.sha256}.${posix.basename(name)}`);
   }
 
   private signed(signed: Root | Targets | Snapshot | Timestamp): Metadata<Root | Targets | Snapshot | Timestamp> {

@@ -45,8 +45,10 @@ export async function startStaticServer(dir: string, hook?: RequestHook): Promis
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    // Idempotent, so a test may stop the server early (to simulate an outage) and still clean up.
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (!server.listening) return resolve();
         server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
       }),

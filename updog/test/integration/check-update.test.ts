@@ -2,10 +2,9 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Manifest, Update } from '../../src/manifest/manifest.js';
-import { buildTestRepository, tufExpires, type TestRepository } from '../helpers/build-repo.js';
-import { runBin, UPDOG_BIN, type BinResult } from '../helpers/run-bin.js';
-import { startStaticServer, type StaticServer } from '../helpers/static-server.js';
-import { tempDir, type TempDir } from '../helpers/temp-dir.js';
+import { tufExpires } from '../helpers/build-repo.js';
+import type { BinResult } from '../helpers/run-bin.js';
+import { createTestHost, type TestHost } from '../helpers/test-host.js';
 
 const HOUR = 3_600_000;
 const VARIANT = 'aws-k8s-1.31';
@@ -33,65 +32,29 @@ const MANIFEST: Manifest = {
   migrations: [],
 };
 
-interface Host {
-  dir: TempDir;
-  repo: TestRepository;
-  server: StaticServer;
-  cache: string;
-  run(args: string[]): Promise<BinResult>;
-}
-
-const hosts: Host[] = [];
+const hosts: TestHost[] = [];
 afterEach(async () => {
-  for (const h of hosts.splice(0)) {
-    await h.server.close();
-    h.dir.cleanup();
-  }
+  for (const h of hosts.splice(0)) await h.close();
 });
 
-/** A signed repository on loopback and a host (config, os-release, root, cache) pointed at it. */
-async function setupHost(config: Record<string, string> = {}): Promise<Host> {
-  const dir = tempDir();
-  const repo = buildTestRepository(join(dir.path, 'repo'), { manifest: MANIFEST });
-  const server = await startStaticServer(join(dir.path, 'repo'));
-  const toml = {
-    metadata_base_url: `"${server.url}/metadata/"`,
-    targets_base_url: `"${server.url}/targets/"`,
-    seed: '100',
-    version_lock: '"latest"',
-    ignore_waves: 'false',
-    ...config,
-  };
-  writeFileSync(join(dir.path, 'updog.toml'), Object.entries(toml).map(([k, v]) => `${k} = ${v}\n`).join(''));
-  writeFileSync(join(dir.path, 'os-release'), `VARIANT_ID=${VARIANT}\nVERSION_ID=1.0.0\nBUILD_ID=abc\nARCH=x86_64\n`);
-  const cache = join(dir.path, 'cache');
-  const host: Host = {
-    dir,
-    repo,
-    server,
-    cache,
-    run: (args) =>
-      runBin(UPDOG_BIN, ['check-update', ...args, '--config', join(dir.path, 'updog.toml')], {
-        UPDOG_OS_RELEASE: join(dir.path, 'os-release'),
-        UPDOG_ROOT_JSON: repo.rootJsonPath,
-        UPDOG_METADATA_CACHE: cache,
-        http_proxy: undefined,
-        https_proxy: undefined,
-        HTTP_PROXY: undefined,
-        HTTPS_PROXY: undefined,
-      }),
-  };
-  hosts.push(host);
-  return host;
+interface Host extends TestHost {
+  check(args: string[]): Promise<BinResult>;
 }
 
-const cachedVersion = (h: Host, role: string): number =>
-  (JSON.parse(readFileSync(join(h.cache, `${role}.json`), 'utf8')) as { signed: { version: number } }).signed.version;
+async function setupHost(config: Record<string, string> = {}): Promise<Host> {
+  const h = await createTestHost({ repo: { manifest: MANIFEST }, config });
+  hosts.push(h);
+  // --config by flag, the other paths through the environment: both ways are wired.
+  return Object.assign(h, { check: (args: string[]) => h.run(['check-update', ...args, '--config', h.paths.config], { UPDOG_CONFIG: undefined }) });
+}
+
+const cachedVersion = (h: TestHost, role: string): number =>
+  (JSON.parse(readFileSync(join(h.paths.metadataCache, `${role}.json`), 'utf8')) as { signed: { version: number } }).signed.version;
 
 describe('updog check-update against a signed repository on loopback', () => {
   it('chooses the newest ready update and prints it as JSON', async () => {
     const h = await setupHost();
-    const r = await h.run(['--json']);
+    const r = await h.check(['--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
@@ -116,35 +79,35 @@ describe('updog check-update against a signed repository on loopback', () => {
 
   it('prints "<variant> <version>", honours --ignore-waves/-n/--now and --all', async () => {
     const h = await setupHost();
-    expect(await h.run([])).toEqual({ code: 0, stdout: `${VARIANT} 1.1.0\n`, stderr: '' });
+    expect(await h.check([])).toEqual({ code: 0, stdout: `${VARIANT} 1.1.0\n`, stderr: '' });
     for (const flag of ['--ignore-waves', '-n', '--now']) {
-      expect((await h.run([flag])).stdout).toBe(`${VARIANT} 1.2.0\n`);
+      expect((await h.check([flag])).stdout).toBe(`${VARIANT} 1.2.0\n`);
     }
-    const all = await h.run(['--all']);
+    const all = await h.check(['--all']);
     expect(all.code).toBe(0);
     expect((JSON.parse(all.stdout) as { version: string; readyAt: string }[]).map((u) => [u.version, u.readyAt])).toEqual([
       ['1.1.0', '2024-01-01T00:00:00Z'],
       ['1.0.0', '1970-01-01T00:00:00Z'],
     ]);
-    const allNow = JSON.parse((await h.run(['--all', '--now'])).stdout) as { version: string; readyAt: string }[];
+    const allNow = JSON.parse((await h.check(['--all', '--now'])).stdout) as { version: string; readyAt: string }[];
     expect(allNow.map((u) => [u.version, u.readyAt])).toEqual([
       ['1.2.0', tufExpires(MANIFEST.updates[2]!.waves[0]!.startsAt)],
       ['1.1.0', '2024-01-01T00:00:00Z'],
       ['1.0.0', '1970-01-01T00:00:00Z'],
     ]);
-    expect((await h.run(['--image', '1.0.0'])).stdout).toBe(`${VARIANT} 1.0.0\n`);
+    expect((await h.check(['--image', '1.0.0'])).stdout).toBe(`${VARIANT} 1.0.0\n`);
   });
 
   it('exits 2 with a message when there is no update', async () => {
     const h = await setupHost({ version_lock: '"v1.0.0"' });
-    expect(await h.run(['--json'])).toEqual({ code: 2, stdout: '', stderr: `updog: no update available for ${VARIANT} x86_64 1.0.0\n` });
+    expect(await h.check(['--json'])).toEqual({ code: 2, stdout: '', stderr: `updog: no update available for ${VARIANT} x86_64 1.0.0\n` });
   });
 
   it('fails on a tampered manifest', async () => {
     const h = await setupHost();
     const file = h.repo.targetPath('manifest.json');
     writeFileSync(file, readFileSync(file, 'utf8').replace('1.1.0', '1.1.9'));
-    const r = await h.run(['--json']);
+    const r = await h.check(['--json']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^updog: error: downloading manifest\.json from http:\/\/127\.0\.0\.1:\d+\/targets\/: failed: LengthOrHashMismatchError: .*\n$/);
@@ -152,9 +115,9 @@ describe('updog check-update against a signed repository on loopback', () => {
 
   it('fails on an expired timestamp and keeps the last trusted one', async () => {
     const h = await setupHost();
-    expect((await h.run([])).code).toBe(0);
+    expect((await h.check([])).code).toBe(0);
     h.repo.publish({ manifest: MANIFEST, expires: { timestamp: new Date(Date.now() - HOUR) } });
-    const r = await h.run([]);
+    const r = await h.check([]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^updog: error: TUF metadata from http:\/\/127\.0\.0\.1:\d+\/metadata\/: verification failed: ExpiredMetadataError: .*timestamp.*\n$/);
     expect([cachedVersion(h, 'timestamp'), cachedVersion(h, 'snapshot')]).toEqual([1, 1]);
@@ -163,7 +126,7 @@ describe('updog check-update against a signed repository on loopback', () => {
   it('rejects a rolled-back snapshot and keeps the newest trusted metadata in the cache', async () => {
     const h = await setupHost();
     h.repo.publish({ manifest: MANIFEST }); // version 2
-    expect((await h.run([])).code).toBe(0);
+    expect((await h.check([])).code).toBe(0);
     expect([cachedVersion(h, 'timestamp'), cachedVersion(h, 'snapshot'), cachedVersion(h, 'targets')]).toEqual([2, 2, 2]);
     // A newer timestamp that points back at snapshot version 1.
     h.repo.writeTimestamp({
@@ -172,7 +135,7 @@ describe('updog check-update against a signed repository on loopback', () => {
       snapshotBytes: readFileSync(join(h.repo.metadataDir, '1.snapshot.json')),
       expires: tufExpires(new Date(Date.now() + HOUR)),
     });
-    const r = await h.run([]);
+    const r = await h.check([]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^updog: error: TUF metadata from .*: verification failed: BadVersionError: .*\n$/);
     expect([cachedVersion(h, 'timestamp'), cachedVersion(h, 'snapshot'), cachedVersion(h, 'targets')]).toEqual([2, 2, 2]);
@@ -182,14 +145,14 @@ describe('updog check-update against a signed repository on loopback', () => {
     const h = await setupHost();
     h.repo.publish({ manifest: { ...MANIFEST, updates: MANIFEST.updates.slice(0, 1) } }); // version 2
     copyFileSync(join(h.repo.metadataDir, '1.targets.json'), join(h.repo.metadataDir, '2.targets.json'));
-    const r = await h.run([]);
+    const r = await h.check([]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^updog: error: TUF metadata from .*: failed: RuntimeError: .*Version 1 of targets does not match snapshot version 2\n$/);
   });
 
   it('names the file and field of a bad configuration', async () => {
     const h = await setupHost({ seed: '4096' });
-    const r = await h.run([]);
-    expect(r).toEqual({ code: 1, stdout: '', stderr: `updog: error: ${join(h.dir.path, 'updog.toml')}: field "seed" is 4096, above the maximum seed 2048\n` });
+    const r = await h.check([]);
+    expect(r).toEqual({ code: 1, stdout: '', stderr: `updog: error: ${h.paths.config}: field "seed" is 4096, above the maximum seed 2048\n` });
   });
 });
