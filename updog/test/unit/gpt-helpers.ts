@@ -25,7 +25,7 @@ export async function makeDiskImage(dir: string, name = 'disk.img'): Promise<str
 }
 
 export function sgdisk(...args: string[]): string {
-  return execFileSync('sgdisk', args, { encoding: 'utf8' });
+  return execFileSync('sgdisk', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** `sgdisk -v` must report no problems. */
@@ -48,20 +48,18 @@ export function expectedBootAttributes(flags: SetFlags, otherBits = 0n): string 
 
 /** Writes a fake image (as produced by tuf-repo-tools) at a byte offset of the disk image. */
 export function writeFakeRoot(img: string, offset: number, version: string, bad = false): void {
-  const image = makeFakeImage({ part: 'root', variant: 'test', arch: 'x86_64', version, bad }, 4096);
-  const fd = fs.openSync(img, 'r+');
-  try {
-    fs.writeSync(fd, image, 0, image.length, offset);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeAt(img, offset, makeFakeImage({ part: 'root', variant: 'test', arch: 'x86_64', version, bad }, 4096));
 }
 
 /** Overwrites `length` bytes at `offset` with 0xff. */
 export function smash(img: string, offset: number, length: number): void {
+  writeAt(img, offset, Buffer.alloc(length, 0xff));
+}
+
+export function writeAt(img: string, offset: number, data: Buffer): void {
   const fd = fs.openSync(img, 'r+');
   try {
-    fs.writeSync(fd, Buffer.alloc(length, 0xff), 0, length, offset);
+    fs.writeSync(fd, data, 0, data.length, offset);
   } finally {
     fs.closeSync(fd);
   }

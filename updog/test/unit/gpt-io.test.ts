@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PARTITION_TYPE } from '../../src/gpt/bottlerocket-layout.js';
+import { encodeGpt } from '../../src/gpt/format.js';
 import { GptError, readGpt, writeGpt } from '../../src/gpt/io.js';
 import { findPartitionSets } from '../../src/partitions/partition-sets.js';
-import { makeDiskImage, makeTempDir, MIB, removeDir, sgdisk, sgdiskAttributes, sgdiskVerifyOutput, smash } from './gpt-helpers.js';
+import { makeDiskImage, makeTempDir, MIB, removeDir, sgdisk, sgdiskAttributes, sgdiskVerifyOutput, smash, writeAt } from './gpt-helpers.js';
 
 let dir: string;
 beforeEach(() => {
@@ -163,5 +164,50 @@ describe('damaged tables', () => {
     fs.writeFileSync(img, Buffer.alloc(MIB));
     expect(() => readGpt(img)).toThrow(/^no usable GPT on .*empty\.img \(512-byte sectors: primary: no GPT signature at LBA 1; backup: no GPT signature at LBA 2047/);
     expect(() => readGpt(path.join(dir, 'missing.img'))).toThrow(/^cannot open disk .*missing\.img: ENOENT/);
+  });
+});
+
+describe('interrupted writes', () => {
+  it('a crash at any point of writeGpt leaves a table that reads as the old or the new one', async () => {
+    const img = await makeDiskImage(dir);
+    const old = fs.readFileSync(img);
+    const { gpt } = readGpt(img);
+    gpt.entries[3]!.attributes = 0x0012_0000_0000_0000n; // BOOT-B: the change being written
+    const enc = encodeGpt(gpt);
+    // writeGpt's writes, in order (offsets in bytes)
+    const writes: Array<[number, Buffer]> = [
+      [gpt.backupEntriesLba * 512, enc.entries],
+      [gpt.header.alternateLba * 512, enc.backupHeader],
+      [gpt.header.entriesLba * 512, enc.entries],
+      [512, enc.primaryHeader],
+    ];
+    const total = writes.reduce((n, [, b]) => n + b.length, 0);
+    const crashPoints = new Set<number>();
+    for (let k = 0; k <= total; k += 509) crashPoints.add(k); // odd stride: torn sectors too
+    let boundary = 0;
+    for (const [, b] of writes) {
+      for (const d of [-1, 0, 1, 88, 92]) crashPoints.add(Math.min(total, Math.max(0, boundary + d)));
+      boundary += b.length;
+    }
+    crashPoints.add(total);
+
+    // Read back after each crash point: always a valid table, old until some point, new after it.
+    const results: string[] = [];
+    for (const k of [...crashPoints].sort((a, b) => a - b)) {
+      let left = k;
+      for (const [offset, bytes] of writes) {
+        const n = Math.min(left, bytes.length);
+        const region = Buffer.from(old.subarray(offset, offset + bytes.length));
+        bytes.copy(region, 0, 0, n);
+        writeAt(img, offset, region);
+        left -= n;
+      }
+      results.push(readGpt(img).gpt.entries[3]!.attributes === 0n ? 'old' : 'new');
+    }
+    const firstNew = results.indexOf('new');
+    expect(results[0]).toBe('old');
+    expect(firstNew).toBeGreaterThan(0);
+    expect(results.slice(firstNew).every((r) => r === 'new')).toBe(true);
+    expect(results.length).toBeGreaterThan(60);
   });
 });
