@@ -52,11 +52,10 @@ export class UndiciFetcher extends BaseFetcher {
     try {
       response = await fetch(url, { dispatcher: this.opts.dispatcher });
     } catch (err) {
-      const cause = (err as { cause?: Error }).cause;
-      return { ok: false, error: new DownloadError(`GET ${url}: ${cause?.message ?? (err as Error).message}`), retryable: true };
+      return { ok: false, error: new DownloadError(`GET ${url}: ${undiciReason(err)}`), retryable: true };
     }
     if (response.ok && response.body) {
-      return { ok: true, body: response.body as ReadableStream<Uint8Array<ArrayBuffer>> };
+      return { ok: true, body: namingBodyErrors(response.body as ReadableStream<Uint8Array<ArrayBuffer>>, url) };
     }
     await response.body?.cancel();
     return {
@@ -65,4 +64,27 @@ export class UndiciFetcher extends BaseFetcher {
       retryable: response.status >= 500,
     };
   }
+}
+
+/** undici wraps the useful reason (ECONNREFUSED, body timeout, ...) in `cause`. */
+function undiciReason(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? cause.message : (err as Error).message;
+}
+
+/** Mid-body failures (idle timeout, reset) surface as DownloadError naming the URL, not undici's bare "terminated". */
+function namingBodyErrors(body: ReadableStream<Uint8Array<ArrayBuffer>>, url: string): ReadableStream<Uint8Array<ArrayBuffer>> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array<ArrayBuffer>>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        controller.error(new DownloadError(`GET ${url}: ${undiciReason(err)}`));
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
 }
