@@ -4,7 +4,7 @@ import { LOG_LEVELS } from './log.js';
 
 /** The `--log-level` option every bin offers. */
 export function logLevelOption(): Option {
-  return new Option('--log-level <level>', 'log verbosity on stderr').choices(LOG_LEVELS).default('info');
+  return new Option('--log-level <level>', 'log verbosity on stderr').choices(LOG_LEVELS).env('UPDOG_LOG_LEVEL').default('info');
 }
 
 /**
@@ -13,13 +13,18 @@ export function logLevelOption(): Option {
  * prints its stack.
  */
 export async function runCli(program: Command, argv: string[] = process.argv): Promise<void> {
-  program.exitOverride();
-  program.configureOutput({ outputError: (str, write) => write(str) });
+  throwInsteadOfExit(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = exitCodeFor(program.name(), err);
   }
+}
+
+/** Commander copies exit settings only into subcommands created later, so apply them to the whole tree. */
+function throwInsteadOfExit(cmd: Command): void {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) throwInsteadOfExit(sub);
 }
 
 function exitCodeFor(bin: string, err: unknown): number {
