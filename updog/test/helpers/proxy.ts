@@ -1,5 +1,6 @@
 import { createServer, request as httpRequest } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { closeServer, listenOnLoopback } from './loopback.js';
 
 export interface TestProxy {
   url: string;
@@ -55,16 +56,9 @@ export async function startProxy(): Promise<TestProxy> {
       });
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: await listenOnLoopback(server),
     requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        for (const s of sockets) s.destroy();
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: () => closeServer(server, sockets),
   };
 }

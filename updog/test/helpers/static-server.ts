@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join, normalize, sep } from 'node:path';
+import { closeServer, listenOnLoopback } from './loopback.js';
 
 export interface StaticServer {
   /** `http://127.0.0.1:<port>` (no trailing slash). */
@@ -40,17 +40,9 @@ export async function startStaticServer(dir: string, hook?: RequestHook): Promis
     res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
     createReadStream(file).pipe(res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: await listenOnLoopback(server),
     requests,
-    // Idempotent, so a test may stop the server early (to simulate an outage) and still clean up.
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        if (!server.listening) return resolve();
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    close: () => closeServer(server),
   };
 }
