@@ -77,7 +77,7 @@ describe('decideStep', () => {
       reason: 'RolledBack',
       version: '1.1.0',
       message:
-        'host rebooted into 1.0.0 instead of 1.1.0: the new image did not boot and the host fell back to its previous partition set; not retried automatically',
+        'host rebooted into 1.0.0 instead of 1.1.0: the new image did not come up healthy and the host fell back to its previous partition set; not retried automatically',
     });
   });
 

@@ -39,6 +39,8 @@ export class NodeAgent {
   private stopWatch: (() => void) | undefined;
   private stopped = false;
   private lastRefresh = 0;
+  /** Health check failures by spec generation, to explain the rollback that follows them. */
+  private readonly healthFailures = new Map<number, string>();
   private readonly now: () => Date;
 
   constructor(private readonly opts: AgentOptions) {
@@ -127,14 +129,26 @@ export class NodeAgent {
       switch (step.kind) {
         case 'observe':
           return await done(host);
-        case 'fail':
-          throw new StepFailure(step.reason, step.message);
+        case 'fail': {
+          const healthFailure = this.healthFailures.get(generation);
+          throw new StepFailure(step.reason, healthFailure ? `${step.message} (health check failed: ${healthFailure})` : step.message);
+        }
         case 'prepare':
           return await done(await this.prepare(step.version));
         case 'verify': {
-          let h = host;
-          if (!step.alreadyMarked) h = await this.guard('HealthCheckFailed', () => api.markSuccessfulBoot());
-          return await done(h);
+          if (step.alreadyMarked) return await done(host);
+          try {
+            return await done(await this.guard('HealthCheckFailed', () => api.markSuccessfulBoot()));
+          } catch (err) {
+            if (!(err instanceof StepFailure)) throw err;
+            // An unmarked boot falls back on the next reboot: roll back now rather than leave the
+            // node on a broken image; after the reboot this generation reads as RolledBack.
+            this.opts.logger.warn({ version: step.version, error: err.message }, 'health check failed; rebooting to fall back');
+            this.healthFailures.set(generation, err.message);
+            await this.guard('HealthCheckFailed', () => api.reboot());
+            this.again = true;
+            return;
+          }
         }
         case 'reboot': {
           let h = host;

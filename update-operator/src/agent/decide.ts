@@ -61,7 +61,7 @@ export function decideStep(nodeUpdate: NodeUpdate, host: StatusResponse): AgentS
       kind: 'fail',
       reason: 'RolledBack',
       version: targetVersion,
-      message: `host rebooted into ${running} instead of ${targetVersion}: the new image did not boot and the host fell back to its previous partition set; not retried automatically`,
+      message: `host rebooted into ${running} instead of ${targetVersion}: the new image did not come up healthy and the host fell back to its previous partition set; not retried automatically`,
     };
   }
   if (running === targetVersion) return { kind: 'verify', version: targetVersion, alreadyMarked: host.activeBootSuccessful };

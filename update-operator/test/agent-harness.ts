@@ -1,0 +1,175 @@
+/**
+ * Per simulated node, what a real node runs for the operator: the host update API (in-process,
+ * on a Unix socket, over the node's own disk image, updog.toml and os-release; its reboot is the
+ * simulated node's reboot) and the agent, authenticated with a service-account token bound to
+ * that node. Also: a signed repository of fake releases on loopback, and the operator's CRDs and
+ * the agent's RBAC installed in the test cluster. Reusable by the controller's end-to-end tests.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiextensionsV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
+import { UpdateApiClient } from '../../updog/src/api/client.js';
+import { HealthCheckError } from '../../updog/src/api/health-check.js';
+import { createUpdateHost } from '../../updog/src/api/host-actions.js';
+import { startApiServer, type ApiServer } from '../../updog/src/api/server.js';
+import { createLogger, type LogLevel } from '../../updog/src/common/log.js';
+import type { Manifest } from '../../updog/src/manifest/manifest.js';
+import { buildReleaseRepository, makeFakeRelease } from '../../tuf-repo-tools/src/index.js';
+import { startStaticServer, type StaticServer } from '../../updog/test/helpers/static-server.js';
+import type { TestCluster } from '../../test/cluster/cluster.js';
+import { ignoreConflict } from '../../test/cluster/cluster.js';
+import type { FleetMember } from '../../test/cluster/fleet.js';
+import { DEFAULT_ARCH, DEFAULT_VARIANT } from '../../test/cluster/sim-host.js';
+import { waitFor } from '../../test/cluster/wait.js';
+import { NodeAgent } from '../src/agent/agent.js';
+import { nodeUpdateStore } from '../src/agent/node-update-store.js';
+import { GROUP, NODE_UPDATE } from '../src/model/api.js';
+import { crds } from '../src/model/crd.js';
+
+/** The agents' service account (the name the test cluster's node tokens use by default). */
+export const AGENT_SERVICE_ACCOUNT = { namespace: 'default', name: 'updog-node-agent' };
+
+/** Installs the operator's CRDs (waiting until they serve) and the agent's least-privilege RBAC. */
+export async function installOperatorApi(kc: KubeConfig): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  for (const wire of crds) {
+    // The typed client re-serializes its model: wire keys such as x-kubernetes-int-or-string must be mapped in first.
+    const crd = ObjectSerializer.deserialize(wire, 'V1CustomResourceDefinition') as V1CustomResourceDefinition;
+    await ignoreConflict(ext.createCustomResourceDefinition({ body: crd }));
+    const name = crd.metadata?.name ?? '';
+    await waitFor(
+      async () => (await ext.readCustomResourceDefinition({ name })).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'),
+      { what: `CRD ${name} established`, timeoutMs: 30_000 },
+    );
+  }
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await ignoreConflict(
+    rbac.createClusterRole({
+      body: {
+        metadata: { name: 'updog-agent' },
+        rules: [
+          { apiGroups: [GROUP], resources: [NODE_UPDATE.plural], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: [GROUP], resources: [`${NODE_UPDATE.plural}/status`], verbs: ['patch'] },
+        ],
+      },
+    }),
+  );
+  await ignoreConflict(
+    rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: 'updog-agent' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'updog-agent' },
+        subjects: [{ kind: 'ServiceAccount', namespace: AGENT_SERVICE_ACCOUNT.namespace, name: AGENT_SERVICE_ACCOUNT.name }],
+      },
+    }),
+  );
+}
+
+export interface ReleaseSpec {
+  version: string;
+  bad?: boolean;
+}
+
+export interface FakeRepository {
+  metadataBaseUrl: string;
+  targetsBaseUrl: string;
+  rootJsonPath: string;
+  close(): Promise<void>;
+}
+
+/** A signed repository offering `releases` (fake images) to the sim hosts' variant, served on loopback. */
+export async function startFakeRepository(releases: ReleaseSpec[]): Promise<FakeRepository> {
+  const dir = mkdtempSync(join(tmpdir(), 'updog-agent-repo-'));
+  try {
+    const repoDir = join(dir, 'repo');
+    mkdirSync(repoDir);
+    const maxVersion = releases.map((r) => r.version).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1) ?? '0.0.0';
+    const manifest: Manifest = { updates: [], migrations: [] };
+    const targets: Record<string, string> = {};
+    for (const r of releases) {
+      const release = await makeFakeRelease({ dir: join(dir, 'releases', r.version), variant: DEFAULT_VARIANT, arch: DEFAULT_ARCH, version: r.version, bad: r.bad ?? false });
+      for (const part of ['boot', 'root', 'hash'] as const) targets[release.names[part]] = release[part];
+      manifest.updates.push({ variant: DEFAULT_VARIANT, arch: DEFAULT_ARCH, version: r.version, maxVersion, waves: [], images: release.names });
+    }
+    const built = await buildReleaseRepository({ outDir: repoDir, manifest, targets });
+    const server: StaticServer = await startStaticServer(repoDir);
+    return {
+      metadataBaseUrl: `${server.url}/metadata/`,
+      targetsBaseUrl: `${server.url}/targets/`,
+      rootJsonPath: built.rootJsonPath,
+      async close() {
+        await server.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export interface NodeStack {
+  name: string;
+  member: FleetMember;
+  socketPath: string;
+  api: UpdateApiClient;
+  server: ApiServer;
+  agent: NodeAgent;
+  stop(): Promise<void>;
+}
+
+export interface NodeStackOptions {
+  rootJsonPath: string;
+  heartbeatMs?: number;
+  refreshMs?: number;
+  /** Default: env UPDOG_TEST_LOG_LEVEL, else silent. */
+  logLevel?: LogLevel;
+}
+
+/** Starts the host update API and the agent of one simulated node. */
+export async function startNodeStack(cluster: TestCluster, member: FleetMember, opts: NodeStackOptions): Promise<NodeStack> {
+  const name = member.node.name;
+  const dir = member.host.dir;
+  const logLevel = opts.logLevel ?? (process.env.UPDOG_TEST_LOG_LEVEL as LogLevel | undefined) ?? 'silent';
+  const logger = createLogger('sim-host', logLevel).child({ node: name });
+  const host = createUpdateHost({
+    paths: { config: member.host.updogConfig, osRelease: member.host.osRelease, rootJson: opts.rootJsonPath, metadataCache: join(dir, 'metadata-cache') },
+    disk: { disk: member.host.diskImage, activeSetFile: member.host.activeSetFile },
+    lockFile: join(dir, 'updog.lock'),
+    reboot: async () => {
+      await member.node.reboot();
+    },
+    // The simulated OS is unhealthy exactly when the image it booted is a "bad" fake image.
+    healthCheck: async () => {
+      if (member.node.booted.bad) throw new HealthCheckError(`simulated host ${name}: image ${member.node.booted.version} is bad, its services did not start`);
+    },
+    bootId: async () => member.node.bootId,
+    logger,
+  });
+  const socketPath = join(dir, 'api.sock');
+  const server = await startApiServer({ socketPath, statusFile: join(dir, 'api-status.json'), host, logger });
+  const api = new UpdateApiClient(socketPath);
+  const token = await cluster.createNodeServiceAccountToken(name);
+  const agent = new NodeAgent({
+    api,
+    store: nodeUpdateStore(cluster.kubeConfigForToken(token), name),
+    logger: createLogger('agent', logLevel).child({ node: name }),
+    heartbeatMs: opts.heartbeatMs ?? 1_000,
+    refreshMs: opts.refreshMs ?? 60_000,
+  });
+  await agent.start();
+  return {
+    name,
+    member,
+    socketPath,
+    api,
+    server,
+    agent,
+    async stop() {
+      await agent.stop();
+      await server.close();
+    },
+  };
+}
