@@ -6,7 +6,8 @@
  * `lz4 -9` output but decode with any LZ4 frame decoder.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { compressSync } from 'lz4-napi';
 import xxhash from 'xxhash-wasm';
@@ -76,6 +77,7 @@ export async function* encodeLz4Frame(source: AsyncIterable<Uint8Array>): AsyncG
 
 /** Compresses the file `rawPath` into an LZ4 frame file at `outPath` (written atomically). */
 export async function packLz4File(rawPath: string, outPath: string): Promise<void> {
+  await mkdir(dirname(outPath), { recursive: true });
   const tmp = tempSibling(outPath);
   try {
     await pipeline(createReadStream(rawPath, { highWaterMark: 1024 * 1024 }), encodeLz4Frame, createWriteStream(tmp, { flags: 'wx' }));
