@@ -1,6 +1,6 @@
 import { canonicalize } from '@tufjs/canonical-json';
 import { Key, Metadata, MetaFile, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { serializeManifest, type Manifest } from '../../src/manifest/manifest.js';
@@ -9,8 +9,8 @@ import { serializeManifest, type Manifest } from '../../src/manifest/manifest.js
  * A signed TUF repository for tests, written with @tufjs/models the way this project's
  * repositories look (DESIGN.md 6): consistent snapshots, `N.root.json`, `N.targets.json`,
  * `N.snapshot.json`, `timestamp.json`, targets as `targets/<sha256>.<name>`. One ed25519 key
- * signs every role. Serve `dir` with startStaticServer: metadata under `/metadata/`, targets
- * under `/targets/`.
+ * signs every role; calling writeRoot() again rotates it. Serve `dir` with startStaticServer:
+ * metadata under `/metadata/`, targets under `/targets/`.
  */
 export interface RepoContent {
   manifest?: Manifest | string;
@@ -28,6 +28,19 @@ export function tufExpires(d: Date): string {
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
+interface Signer {
+  key: Key;
+  sign(bytes: Buffer): Signature;
+}
+
+function newSigner(): Signer {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url').toString('hex');
+  const keyFields = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: raw } };
+  const key = new Key({ keyID: sha256(canonicalize(keyFields)), keyType: 'ed25519', scheme: 'ed25519', keyVal: { public: raw } });
+  return { key, sign: (bytes) => new Signature({ keyID: key.keyID, sig: sign(null, bytes, privateKey).toString('hex') }) };
+}
+
 export class TestRepository {
   readonly metadataDir: string;
   readonly targetsDir: string;
@@ -35,8 +48,8 @@ export class TestRepository {
   readonly rootJsonPath: string;
   /** Version of the newest targets/snapshot/timestamp written by publish(). */
   version = 0;
-  private readonly key: Key;
-  private readonly privateKey: KeyObject;
+  rootVersion = 0;
+  private signer = newSigner();
   private targets: Record<string, TargetFile> = {};
 
   constructor(readonly dir: string) {
@@ -44,18 +57,22 @@ export class TestRepository {
     this.targetsDir = join(dir, 'targets');
     mkdirSync(this.metadataDir, { recursive: true });
     mkdirSync(this.targetsDir, { recursive: true });
-    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-    this.privateKey = privateKey;
-    const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url').toString('hex');
-    const keyFields = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: raw } };
-    this.key = new Key({ keyID: sha256(canonicalize(keyFields)), keyType: 'ed25519', scheme: 'ed25519', keyVal: { public: raw } });
     this.rootJsonPath = join(this.metadataDir, '1.root.json');
   }
 
+  /**
+   * Writes the next root version with a fresh key for every role, signed by the old and the new
+   * key (a client can walk from the previous root). publish() afterwards signs with the new key.
+   */
   writeRoot(expires: Date): void {
-    const root = new Root({ version: 1, specVersion: SPEC_VERSION, expires: tufExpires(expires), consistentSnapshot: true });
-    for (const role of ['root', 'targets', 'snapshot', 'timestamp']) root.addKey(this.key, role);
-    this.write('1.root.json', this.signed(root));
+    const previous = this.signer;
+    if (this.rootVersion > 0) this.signer = newSigner();
+    this.rootVersion++;
+    const root = new Root({ version: this.rootVersion, specVersion: SPEC_VERSION, expires: tufExpires(expires), consistentSnapshot: true });
+    for (const role of ['root', 'targets', 'snapshot', 'timestamp']) root.addKey(this.signer.key, role);
+    const md = this.signed(root);
+    if (previous !== this.signer) md.sign(previous.sign);
+    this.write(`${this.rootVersion}.root.json`, md);
   }
 
   /** Adds targets (and the manifest) and publishes new targets, snapshot and timestamp versions. */
@@ -106,7 +123,7 @@ export class TestRepository {
 
   private signed(signed: Root | Targets | Snapshot | Timestamp): Metadata<Root | Targets | Snapshot | Timestamp> {
     const md = new Metadata(signed);
-    md.sign((bytes) => new Signature({ keyID: this.key.keyID, sig: sign(null, bytes, this.privateKey).toString('hex') }));
+    md.sign(this.signer.sign);
     return md;
   }
 
