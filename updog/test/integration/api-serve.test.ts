@@ -7,8 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UpdateApiClient, UpdateApiError, UpdateApiUnreachableError } from '../../src/api/client.js';
+import { UpdateApiClient, UpdateApiUnreachableError } from '../../src/api/client.js';
 import type { StatusResponse } from '../../src/api/protocol.js';
+import { apiRefusal } from '../helpers/api-refusal.js';
 import { distBin, runBin, UPDOG_BIN } from '../helpers/run-bin.js';
 import { createUpdateFixture, fakeImageHash, sgdiskVerifies, type UpdateFixture } from './update-fixture.js';
 
@@ -83,14 +84,6 @@ function cleanEnv(extra: Record<string, string | undefined>): Record<string, str
   return env;
 }
 
-async function refused(p: Promise<StatusResponse>): Promise<UpdateApiError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(UpdateApiError);
-  return err as UpdateApiError;
-}
 
 const image = (version: string) => ({ variant: 'aws-k8s-1.31', arch: 'x86_64', version });
 
@@ -152,7 +145,7 @@ describe('updog serve on a disk image and a loopback repository', () => {
     const booted = await client.reboot();
     expect(booted.running).toMatchObject({ set: 'A', version: '1.2.0' });
 
-    const unhealthy = await refused(client.markSuccessfulBoot());
+    const unhealthy = await apiRefusal(client.markSuccessfulBoot());
     expect(unhealthy.httpStatus).toBe(500);
     expect(unhealthy.message).toBe(
       `health check "${join(fx.dir.path, 'health.sh')}" exited 1: fake image is bad: services failed; the boot is not marked successful`,
@@ -172,7 +165,7 @@ describe('updog serve on a disk image and a loopback repository', () => {
 
   it('the state rules hold on the real host: activate with nothing staged is refused', async () => {
     expect((await client.refresh()).updateState).toBe('Available');
-    const err = await refused(client.activate());
+    const err = await apiRefusal(client.activate());
     expect(err.httpStatus).toBe(409);
     expect(err.message).toBe('activate is not allowed in state Available (allowed in Staged): prepare an update first');
   });
@@ -182,7 +175,7 @@ describe('updog serve on a disk image and a loopback repository', () => {
     // A live process (this test runner) owns the lock, as a concurrent `updog update` would.
     fs.writeFileSync(lock, `${JSON.stringify({ pid: process.pid })}\n`);
     try {
-      const busy = await refused(client.refresh());
+      const busy = await apiRefusal(client.refresh());
       expect(busy.httpStatus).toBe(423);
       expect(busy.message).toBe(`another updog process (pid ${process.pid}) is updating this host (lock file ${lock}); try again later`);
     } finally {

@@ -8,11 +8,12 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UpdateApiClient, UpdateApiError } from '../../src/api/client.js';
+import { UpdateApiClient } from '../../src/api/client.js';
 import type { UpdateImage } from '../../src/api/protocol.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import type { RefreshResult } from '../../src/api/state-rules.js';
 import type { HostFacts, UpdateHost } from '../../src/api/update-host.js';
+import { apiRefusal } from '../helpers/api-refusal.js';
 import { ExitCode, UserError } from '../../src/common/errors.js';
 import { createLogger } from '../../src/common/log.js';
 
@@ -98,14 +99,6 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-async function refusal(p: Promise<unknown>): Promise<UpdateApiError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(UpdateApiError);
-  return err as UpdateApiError;
-}
 
 describe('update API server', () => {
   it('listens on a socket only its owner can use', async () => {
@@ -161,17 +154,17 @@ describe('update API server', () => {
   });
 
   it('refuses commands the state does not allow with 409 and the state, without recording them', async () => {
-    const activate = await refusal(client.activate());
+    const activate = await apiRefusal(client.activate());
     expect(activate.httpStatus).toBe(409);
     expect(activate.kind).toBe('conflict');
     expect(activate.message).toBe('activate is not allowed in state Idle (allowed in Staged): prepare an update first');
-    const prepare = await refusal(client.prepare('1.1.0'));
+    const prepare = await apiRefusal(client.prepare('1.1.0'));
     expect(prepare.httpStatus).toBe(409);
     expect(prepare.message).toBe('prepare is not allowed in state Idle (allowed in Available, Staged): refresh first; prepare needs an available update');
     await client.refresh();
-    const deactivate = await refusal(client.deactivate());
+    const deactivate = await apiRefusal(client.deactivate());
     expect(deactivate.message).toBe('deactivate is not allowed in state Available (allowed in Ready): only an activated update can be deactivated');
-    const unknownVersion = await refusal(client.prepare('9.9.9'));
+    const unknownVersion = await apiRefusal(client.prepare('9.9.9'));
     expect(unknownVersion.httpStatus).toBe(409);
     expect(unknownVersion.message).toContain('version 9.9.9 is not among the available updates (1.1.0)');
     expect((await client.status()).mostRecentCommand).toMatchObject({ command: 'refresh', status: 'Success' });
@@ -186,7 +179,7 @@ describe('update API server', () => {
     while ((await client.status()).commandInProgress !== 'prepare') await new Promise((r) => setImmediate(r));
 
     for (const second of [client.refresh(), client.activate(), client.prepare('1.1.0')]) {
-      const busy = await refusal(second);
+      const busy = await apiRefusal(second);
       expect(busy.httpStatus).toBe(423);
       expect(busy.kind).toBe('busy');
       expect(busy.exitCode).toBe(ExitCode.Busy);
@@ -203,7 +196,7 @@ describe('update API server', () => {
 
   it('answers 423 when another process holds the update lock', async () => {
     host.lockHeldElsewhere = true;
-    const busy = await refusal(client.refresh());
+    const busy = await apiRefusal(client.refresh());
     expect(busy.httpStatus).toBe(423);
     expect(busy.message).toBe('lock /run/updog.lock is held by pid 4242');
     host.lockHeldElsewhere = false;
@@ -213,7 +206,7 @@ describe('update API server', () => {
   it('records a failed command with its error and leaves nothing staged', async () => {
     await client.refresh();
     host.prepareError = new UserError('sha256 mismatch for root image');
-    const failed = await refusal(client.prepare('1.1.0'));
+    const failed = await apiRefusal(client.prepare('1.1.0'));
     expect(failed.httpStatus).toBe(500);
     expect(failed.kind).toBe('failed');
     expect(failed.message).toBe('sha256 mismatch for root image');
@@ -237,7 +230,7 @@ describe('update API server', () => {
   it('reports a failed health check as a failed mark-successful-boot', async () => {
     host.healthy = false;
     host.successful = false;
-    const err = await refusal(client.markSuccessfulBoot());
+    const err = await apiRefusal(client.markSuccessfulBoot());
     expect(err.httpStatus).toBe(500);
     expect(err.message).toBe('health check failed: kubelet not running');
     expect((await client.status()).activeBootSuccessful).toBe(false);
@@ -245,10 +238,10 @@ describe('update API server', () => {
 
   it('rejects malformed requests: bad version 400, unknown route 404', async () => {
     await client.refresh();
-    const bad = await refusal(client.command('prepare', { version: 'v1.1' }));
+    const bad = await apiRefusal(client.command('prepare', { version: 'v1.1' }));
     expect(bad.httpStatus).toBe(400);
     expect(bad.message).toBe('prepare needs a JSON body {"version": "X.Y.Z"} naming the version to write');
-    const missing = await refusal(client.command('prepare'));
+    const missing = await apiRefusal(client.command('prepare'));
     expect(missing.httpStatus).toBe(400);
   });
 
