@@ -3,7 +3,8 @@ import { NothingToDo, UserError } from '../common/errors.js';
 import { formatUtcSeconds } from '../manifest/datetime.js';
 import { updateToJson, type Update } from '../manifest/manifest.js';
 import { isVersion } from '../manifest/semver.js';
-import { applicableUpdates, selectUpdate, type HostSelection } from '../selection/selection.js';
+import { hostSelection } from '../selection/host-selection.js';
+import { applicableUpdates, selectUpdate } from '../selection/selection.js';
 import { readyAt } from '../waves/waves.js';
 import { openUpdateRepository } from '../tuf/repository.js';
 import { addHostOptions, loadHostContext, type HostOptions } from './host-context.js';
@@ -40,16 +41,7 @@ async function checkUpdate(opts: CheckOptions & HostOptions): Promise<string> {
   const ctx = await loadHostContext(opts);
   const repo = await openUpdateRepository(ctx);
   await repo.close();
-  const host: HostSelection = {
-    variant: ctx.os.variantId,
-    arch: ctx.os.arch,
-    version: ctx.os.versionId,
-    seed: ctx.config.seed,
-    versionLock: ctx.config.versionLock,
-    ignoreWaves: ctx.config.ignoreWaves || opts.ignoreWaves === true || opts.now === true,
-    ...(image === undefined ? {} : { image }),
-    now: new Date(),
-  };
+  const host = hostSelection(ctx, { ignoreWaves: opts.ignoreWaves === true || opts.now === true, ...(image === undefined ? {} : { image }) });
   if (opts.all) {
     const all = applicableUpdates(repo.manifest, host);
     const out = `${JSON.stringify(all.map((a) => updateJson(a.update, a.readyAt)), null, 2)}\n`;

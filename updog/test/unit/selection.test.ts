@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest, Update } from '../../src/manifest/manifest.js';
+import { hostSelection } from '../../src/selection/host-selection.js';
 import { applicableUpdates, migrationPath, SelectionError, selectUpdate, type HostSelection } from '../../src/selection/selection.js';
 
 const NOW = new Date('2024-11-01T00:00:00Z');
@@ -120,5 +121,23 @@ describe('migrationPath', () => {
       "migration (1.1.0, 1.0.0) does not go forward; the manifest's migrations must each go to a newer version",
     );
     expect(() => migrationPath([m('1.2.0', '1.2.0')], '1.0.0', '1.3.0')).toThrow('migration (1.2.0, 1.2.0) does not go forward');
+  });
+});
+
+describe('hostSelection', () => {
+  const config = { metadataBaseUrl: 'http://m/', targetsBaseUrl: 'http://t/', seed: 7, versionLock: 'v1.0.0', ignoreWaves: false };
+  const os = { variantId: 'aws-k8s-1.31', versionId: '1.1.0', buildId: 'b', arch: 'aarch64' };
+  it('maps config and os-release, and ORs the ignore-waves choices', () => {
+    expect(hostSelection({ config, os }, { now: NOW })).toEqual({
+      variant: 'aws-k8s-1.31',
+      arch: 'aarch64',
+      version: '1.1.0',
+      seed: 7,
+      versionLock: 'v1.0.0',
+      ignoreWaves: false,
+      now: NOW,
+    });
+    expect(hostSelection({ config, os }, { ignoreWaves: true, image: '1.2.0', now: NOW })).toMatchObject({ ignoreWaves: true, image: '1.2.0' });
+    expect(hostSelection({ config: { ...config, ignoreWaves: true }, os }, { ignoreWaves: false, now: NOW }).ignoreWaves).toBe(true);
   });
 });
