@@ -5,8 +5,10 @@ import { API_VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatu
 
 const img = (version: string) => ({ variant: 'aws-k8s-1.31', arch: 'x86_64', version });
 
-function host(over: { state?: UpdateState; running?: string; staged?: string; chosen?: string } & Partial<StatusResponse> = {}): StatusResponse {
-  const { state = 'Idle', running = '1.0.0', staged, chosen, ...rest } = over;
+type HostOverrides = { state?: UpdateState; runningVersion?: string; staged?: string; chosen?: string } & Partial<Omit<StatusResponse, 'running'>>;
+
+function host(over: HostOverrides = {}): StatusResponse {
+  const { state = 'Idle', runningVersion: running = '1.0.0', staged, chosen, ...rest } = over;
   return {
     updateState: state,
     availableUpdates: chosen ? [chosen] : [],
@@ -66,13 +68,13 @@ describe('decideStep', () => {
 
   it('Rebooted after the reboot on the target: verifies (health check, mark successful)', () => {
     const nu = nodeUpdate({ desiredState: 'Rebooted', targetVersion: '1.1.0' }, 4, { rebootGeneration: 4 });
-    expect(decideStep(nu, host({ running: '1.1.0', activeBootSuccessful: false }))).toEqual({ kind: 'verify', version: '1.1.0', alreadyMarked: false });
-    expect(decideStep(nu, host({ running: '1.1.0', activeBootSuccessful: true }))).toEqual({ kind: 'verify', version: '1.1.0', alreadyMarked: true });
+    expect(decideStep(nu, host({ runningVersion: '1.1.0', activeBootSuccessful: false }))).toEqual({ kind: 'verify', version: '1.1.0', alreadyMarked: false });
+    expect(decideStep(nu, host({ runningVersion: '1.1.0', activeBootSuccessful: true }))).toEqual({ kind: 'verify', version: '1.1.0', alreadyMarked: true });
   });
 
   it('Rebooted after the reboot on another version: rolled back, with the target named', () => {
     const nu = nodeUpdate({ desiredState: 'Rebooted', targetVersion: '1.1.0' }, 4, { rebootGeneration: 4 });
-    expect(decideStep(nu, host({ running: '1.0.0', state: 'Available', chosen: '1.1.0' }))).toEqual({
+    expect(decideStep(nu, host({ runningVersion: '1.0.0', state: 'Available', chosen: '1.1.0' }))).toEqual({
       kind: 'fail',
       reason: 'RolledBack',
       version: '1.1.0',
