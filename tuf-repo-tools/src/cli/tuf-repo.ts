@@ -29,12 +29,4 @@ program.addCommand(imageCommand());
 program.addCommand(releaseCommand());
 program.addCommand(serveCommand());
 
-// Commands built with `new Command()` do not inherit the root's exit override: without it a
-// usage error in a subcommand would exit 1 instead of 64.
-const overrideExits = (cmd: Command): void => {
-  cmd.exitOverride();
-  cmd.commands.forEach(overrideExits);
-};
-overrideExits(program);
-
 await runCli(program);
