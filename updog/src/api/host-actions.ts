@@ -9,6 +9,7 @@ import type { Logger } from '../common/log.js';
 import { NothingToDo } from '../common/errors.js';
 import { loadOsRelease } from '../config/os-release.js';
 import { loadUpdogConfig } from '../config/updog-config.js';
+import { hostSelection } from '../selection/host-selection.js';
 import { applicableUpdates, selectUpdate } from '../selection/selection.js';
 import { resolveDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
 import { Signpost } from '../signpost/signpost.js';
@@ -63,15 +64,7 @@ export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
       const ctx = context();
       const repo = await openUpdateRepository(ctx);
       await repo.close();
-      const host = {
-        variant: ctx.os.variantId,
-        arch: ctx.os.arch,
-        version: ctx.os.versionId,
-        seed: ctx.config.seed,
-        versionLock: ctx.config.versionLock,
-        ignoreWaves: ctx.config.ignoreWaves,
-        now: new Date(),
-      };
+      const host = hostSelection(ctx);
       const chosen = selectUpdate(repo.manifest, host);
       // Every version the repository offers this variant and arch: the operator may pick any of
       // them (it staggers the rollout itself); the host's own choice follows waves and the lock.
