@@ -10,7 +10,7 @@ import { createUpdater, tufStep } from '../tuf/updater.js';
 interface TufOptions {
   metadataDir: string;
   metadataUrl?: string;
-  targetName: string[];
+  targetName?: string[];
   targetBaseUrl?: string;
   targetDir?: string;
   logLevel?: LogLevel;
@@ -26,7 +26,7 @@ export function tufCommand(): Command {
     .description('TUF client for checking a repository by hand (tuf-conformance client CLI protocol)')
     .requiredOption('--metadata-dir <dir>', 'trusted metadata directory')
     .option('--metadata-url <url>', 'repository metadata base URL')
-    .option('--target-name <path>', 'target to download (repeatable, processed in order)', (v: string, acc: string[]) => [...acc, v], [])
+    .option('--target-name <path>', 'target to download (repeatable, processed in order)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
     .option('--target-base-url <url>', 'repository targets base URL')
     .option('--target-dir <dir>', 'where downloaded targets are stored');
 
@@ -61,10 +61,11 @@ export function tufCommand(): Command {
       const opts = cmd.optsWithGlobals<TufOptions>();
       const targetDir = required(opts.targetDir, '--target-dir');
       required(opts.targetBaseUrl, '--target-base-url');
-      if (opts.targetName.length === 0) throw new UserError('download needs at least one --target-name');
+      const names = opts.targetName ?? [];
+      if (names.length === 0) throw new UserError('download needs at least one --target-name');
       mkdirSync(targetDir, { recursive: true });
       await withUpdater(opts, async (updater, log) => {
-        for (const name of opts.targetName) {
+        for (const name of names) {
           const info = await tufStep(`looking up ${name}`, () => updater.getTargetInfo(name));
           if (info === undefined) throw new UserError(`target ${name} is not in the repository's signed targets`);
           if (await updater.findCachedTarget(info)) {
