@@ -40,7 +40,7 @@ export class ManifestError extends UserError {
 }
 
 const U32_MAX = 0xffff_ffff;
-const MIGRATION_KEY = /^\((\S+), *(\S+)\)$/;
+const MIGRATION_KEY = /^\(([^,\s]+), *([^,\s]+)\)$/;
 
 /** Parses manifest.json (DESIGN.md section 2). Unknown keys are ignored; anything else wrong throws. */
 export function parseManifest(json: string): Manifest {

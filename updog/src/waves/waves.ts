@@ -20,7 +20,8 @@ export function checkSeed(seed: number): void {
  */
 export function readyAt(update: Update, seed: number): Date {
   checkSeed(seed);
-  const waves = update.waves; // sorted by seed
+  // Sorted by contract; a copy sorted again costs nothing and guards hand-built updates.
+  const waves = [...update.waves].sort((a, b) => a.seed - b.seed);
   const endIndex = waves.findIndex((w) => w.seed >= seed);
   const last = waves[waves.length - 1];
   if (last === undefined) return new Date(0);

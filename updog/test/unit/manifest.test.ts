@@ -80,6 +80,7 @@ describe('parseManifest', () => {
     expect(parseError(doc({}, { '1.25.0 -> 1.26.0': [] }))).toBe('invalid manifest: migrations: key "1.25.0 -> 1.26.0" must look like "(1.25.0, 1.26.0)"');
     expect(parseError(doc({}, { '(v1.25.0, 1.26.0)': [] }))).toMatch(/key "\(v1.25.0, 1.26.0\)" must look like/);
     expect(parseError(doc({}, { '(1.25.0 ,1.26.0)': [] }))).toMatch(/must look like/);
+    expect(parseError(doc({}, { '(1.25.0,1.26.0,1.27.0)': [] }))).toMatch(/must look like/);
     expect(parseError(doc({}, { '(1.25.0, 1.26.0)': [], '(1.25.0,1.26.0)': [] }))).toBe(
       'invalid manifest: migrations: duplicate key "(1.25.0,1.26.0)" (same as "(1.25.0, 1.26.0)")',
     );

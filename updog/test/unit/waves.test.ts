@@ -62,6 +62,11 @@ describe('readyAt', () => {
     expect(iso(readyAt(edges, 2048))).toBe('2024-10-31T14:00:00.000Z');
   });
 
+  it('does not depend on the order of a hand-built wave list', () => {
+    const reversed = { ...u, waves: [...u.waves].reverse() };
+    for (const seed of [0, 150, 400, 2048]) expect(readyAt(reversed, seed)).toEqual(readyAt(u, seed));
+  });
+
   it('is ready at once with no waves', () => {
     expect(readyAt(update([]), 1234).getTime()).toBe(0);
   });
