@@ -84,8 +84,9 @@ export class NodeAgent {
   }
 
   private async startWatch(): Promise<void> {
+    if (this.stopped) return;
     try {
-      this.stopWatch = await this.opts.store.watch(
+      const stop = await this.opts.store.watch(
         () => void this.trigger(),
         (err) => {
           if (this.stopped) return;
@@ -93,6 +94,9 @@ export class NodeAgent {
           setTimeout(() => void this.startWatch(), 1000).unref();
         },
       );
+      // stop() may have run while the watch was being set up
+      if (this.stopped) stop();
+      else this.stopWatch = stop;
     } catch (err) {
       this.opts.logger.warn({ err }, 'cannot watch NodeUpdate; relying on the heartbeat');
     }
