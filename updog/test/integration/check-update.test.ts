@@ -95,12 +95,19 @@ describe('updog check-update against a signed repository on loopback', () => {
       ['1.1.0', '2024-01-01T00:00:00Z'],
       ['1.0.0', '1970-01-01T00:00:00Z'],
     ]);
-    expect((await h.check(['--image', '1.0.0'])).stdout).toBe(`${VARIANT} 1.0.0\n`);
+    expect((await h.check(['--image', 'v1.0.0'])).stdout).toBe(`${VARIANT} 1.0.0\n`);
   });
 
   it('exits 2 with a message when there is no update', async () => {
     const h = await setupHost({ version_lock: '"v1.0.0"' });
     expect(await h.check(['--json'])).toEqual({ code: 2, stdout: '', stderr: `updog: no update available for ${VARIANT} x86_64 1.0.0\n` });
+  });
+
+  it('--all prints an empty list and exits 2 when nothing applies; --image must be a version', async () => {
+    const h = await createTestHost({ repo: { manifest: MANIFEST }, osRelease: `VARIANT_ID=${VARIANT}\nVERSION_ID=1.0.0\nBUILD_ID=abc\nARCH=ppc64le\n` });
+    hosts.push(h);
+    expect(await h.run(['check-update', '--all'])).toEqual({ code: 2, stdout: '[]\n', stderr: `updog: no applicable update for ${VARIANT} ppc64le\n` });
+    expect(await h.run(['check-update', '--image', 'latest'])).toEqual({ code: 1, stdout: '', stderr: 'updog: error: --image latest: not a version like 1.26.1\n' });
   });
 
   it('fails on a tampered manifest', async () => {
