@@ -33,6 +33,7 @@ import {
 import { loadStatus, saveStatus } from './status-store.js';
 import type { HostFacts, UpdateHost } from './update-host.js';
 import { isVersion } from '../manifest/semver.js';
+import { otherSet } from '../partitions/partition-sets.js';
 
 export interface ApiServerOptions {
   socketPath: string;
@@ -61,6 +62,13 @@ const MAX_BODY_BYTES = 64 * 1024;
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const { host, statusFile, logger } = opts;
   let running: UpdateCommand | null = null;
+  /** The disk facts last read: what a status during a command reports (the disk is being written). */
+  let lastFacts: HostFacts | undefined;
+
+  async function readFacts(): Promise<HostFacts> {
+    lastFacts = await host.facts();
+    return lastFacts;
+  }
 
   async function currentStatus(facts: HostFacts): Promise<UpdateStatus> {
     return reconcileStatus(await loadStatus(statusFile), facts);
@@ -71,26 +79,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     return {
       ...status,
       running: { set: facts.activeSet, version: facts.running.version, bootId: facts.bootId },
-      rebootPending: last?.command === 'reboot' && last.status === 'Success' && last.bootId === facts.bootId,
+      rebootPending: running === 'reboot' || (last?.command === 'reboot' && last.status === 'Success' && last.bootId === facts.bootId),
       activeBootSuccessful: facts.activeBootSuccessful,
-      commandInProgress: null,
+      commandInProgress: running,
     };
   }
 
   async function getStatus(): Promise<StatusResponse> {
-    if (running) {
-      // The disk is being written: answer from the file and the facts as of the last command.
-      const status = await loadStatus(statusFile);
-      const active = status.activePartition;
-      return {
-        ...status,
-        running: { set: active?.set ?? 'A', version: active?.image.version ?? '', bootId: '' },
-        rebootPending: running === 'reboot',
-        activeBootSuccessful: false,
-        commandInProgress: running,
-      };
-    }
-    const facts = await host.facts();
+    if (running && lastFacts) return response(await loadStatus(statusFile), lastFacts);
+    const facts = await readFacts();
     return response(await currentStatus(facts), facts);
   }
 
@@ -102,10 +99,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       case 'prepare': {
         const version = preparedVersion(body);
         assertVersionAvailable(status, version);
-        const inactive = status.activePartition?.set === 'A' ? 'B' : 'A';
         // Forget the old staged image first: if this write is interrupted, nothing claims to be staged.
         await saveStatus(statusFile, { ...status, stagingPartition: null });
-        return applyPrepared(status, await host.prepare(version), inactive);
+        return applyPrepared(status, await host.prepare(version), otherSet(facts.activeSet));
       }
       case 'activate':
         await host.activate();
@@ -129,7 +125,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     running = command;
     try {
       return await host.withLock(async () => {
-        const factsBefore = await host.facts();
+        const factsBefore = await readFacts();
         const before = await currentStatus(factsBefore);
         assertCommandAllowed(command, before.updateState);
         let after: UpdateStatus;
@@ -141,10 +137,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
           }
           throw err;
         }
-        const facts = await host.facts();
+        const facts = await readFacts();
         const bootId = command === 'reboot' ? factsBefore.bootId : undefined;
         const final = withResult(reconcileStatus(after, facts), command, { bootId });
         await saveStatus(statusFile, final);
+        running = null; // over: the answer must not call it in progress
         return response(final, facts);
       });
     } finally {
