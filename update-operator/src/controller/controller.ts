@@ -50,6 +50,7 @@ export class Controller {
   private readonly watches: AbortController[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  private warnedNoPolicy = false;
   private readonly queue: WorkQueue<string>;
 
   constructor(
@@ -106,7 +107,14 @@ export class Controller {
   private async pass(): Promise<void> {
     if (!this.running) return;
     const policyObject = await this.kube.getPolicy(this.opts.policyName);
-    const policy = resolvePolicy(policyObject?.spec);
+    if (policyObject === undefined) {
+      // acting on every node of a cluster by default would be a surprise: the policy opts nodes in
+      if (!this.warnedNoPolicy) this.log.warn({ policy: this.opts.policyName }, 'UpdatePolicy not found: no node is touched until it exists');
+      this.warnedNoPolicy = true;
+      return;
+    }
+    this.warnedNoPolicy = false;
+    const policy = resolvePolicy(policyObject.spec);
     const [nodes, existing] = await Promise.all([this.kube.listNodes(), this.kube.listNodeUpdates()]);
     const byName = new Map(existing.map((nu) => [nu.metadata.name, nu]));
     const selected = nodes.filter((n) => matchesSelector(n.metadata?.labels ?? {}, policy.nodeSelector));
@@ -139,7 +147,7 @@ export class Controller {
 
     this.metrics.paused.set(sched.status.paused ? 1 : 0);
     this.recordNodeMetrics([...byName.values()].filter((nu) => selected.some((n) => n.metadata?.name === nu.metadata.name)));
-    if (policyObject) await this.writePolicyStatus(policyObject.status ?? {}, { ...sched.status, pausedReason: sched.status.pausedReason ?? null, observedGeneration: policyObject.metadata.generation ?? 0 });
+    await this.writePolicyStatus(policyObject.status ?? {}, { ...sched.status, pausedReason: sched.status.pausedReason ?? null, observedGeneration: policyObject.metadata.generation ?? 0 });
   }
 
   private async writePolicyStatus(current: object, next: Record<string, unknown>): Promise<void> {

@@ -93,7 +93,10 @@ const labelSelector = obj('Standard label selector', {
 const updatePolicySpec = obj('Rollout policy', {
   nodeSelector: labelSelector,
   targetVersion: str('Version to roll out; default each node\'s availableVersion'),
-  maxUnavailable: { 'x-kubernetes-int-or-string': true, description: 'Nodes updating at once: number or percentage ("20%")' },
+  maxUnavailable: {
+    'x-kubernetes-int-or-string': true,
+    description: 'Nodes updating at once: number or percentage ("20%")',
+  },
   maintenanceWindows: {
     type: 'array',
     description: 'New nodes are admitted only inside a window (none = always)',
