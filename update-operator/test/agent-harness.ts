@@ -5,7 +5,8 @@
  * that node. Also: a signed repository of fake releases on loopback, and the operator's CRDs and
  * the agent's RBAC installed in the test cluster. Reusable by the controller's end-to-end tests.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
@@ -21,6 +22,7 @@ import { startStaticServer, type StaticServer } from '../../updog/test/helpers/s
 import type { TestCluster } from '../../test/cluster/cluster.js';
 import { ignoreConflict } from '../../test/cluster/cluster.js';
 import type { FleetMember } from '../../test/cluster/fleet.js';
+import { repoRoot } from '../../test/cluster/repo-root.js';
 import { DEFAULT_ARCH, DEFAULT_VARIANT } from '../../test/cluster/sim-host.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { NodeAgent } from '../src/agent/agent.js';
@@ -116,12 +118,13 @@ export interface NodeStack {
   socketPath: string;
   api: UpdateApiClient;
   server: ApiServer;
-  agent: NodeAgent;
   stop(): Promise<void>;
 }
 
 export interface NodeStackOptions {
   rootJsonPath: string;
+  /** Run the agent as the real `update-operator agent` bin (child process) instead of in-process. */
+  agentProcess?: boolean;
   heartbeatMs?: number;
   refreshMs?: number;
   /** Default: env UPDOG_TEST_LOG_LEVEL, else silent. */
@@ -152,23 +155,43 @@ export async function startNodeStack(cluster: TestCluster, member: FleetMember, 
   const server = await startApiServer({ socketPath, statusFile: join(dir, 'api-status.json'), host, logger });
   const api = new UpdateApiClient(socketPath);
   const token = await cluster.createNodeServiceAccountToken(name);
-  const agent = new NodeAgent({
-    api,
-    store: nodeUpdateStore(cluster.kubeConfigForToken(token), name),
-    logger: createLogger('agent', logLevel).child({ node: name }),
-    heartbeatMs: opts.heartbeatMs ?? 1_000,
-    refreshMs: opts.refreshMs ?? 60_000,
-  });
-  await agent.start();
+  const agentKc = cluster.kubeConfigForToken(token);
+  const heartbeatMs = opts.heartbeatMs ?? 1_000;
+  const refreshMs = opts.refreshMs ?? 60_000;
+  let stopAgent: () => Promise<void>;
+  if (opts.agentProcess) {
+    const kubeconfig = join(dir, 'agent.kubeconfig');
+    writeFileSync(kubeconfig, agentKc.exportConfig(), { mode: 0o600 });
+    const args = ['agent', '--node-name', name, '--socket', socketPath, '--kubeconfig', kubeconfig];
+    args.push('--heartbeat-seconds', String(heartbeatMs / 1000), '--refresh-seconds', String(refreshMs / 1000), '--log-level', logLevel);
+    const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js'), ...args], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    stopAgent = async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    };
+  } else {
+    const agent = new NodeAgent({
+      api,
+      store: nodeUpdateStore(agentKc, name),
+      logger: createLogger('agent', logLevel).child({ node: name }),
+      heartbeatMs,
+      refreshMs,
+    });
+    await agent.start();
+    stopAgent = () => agent.stop();
+  }
   return {
     name,
     member,
     socketPath,
     api,
     server,
-    agent,
     async stop() {
-      await agent.stop();
+      await stopAgent();
       await server.close();
     },
   };

@@ -18,7 +18,7 @@ const custom = cluster.kc.makeApiClient(CustomObjectsApi);
 const core = cluster.kc.makeApiClient(CoreV1Api);
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const suffix = randomBytes(3).toString('hex');
-const names = [`agent-good-${suffix}`, `agent-bad-${suffix}`];
+const names = [`agent-good-${suffix}`, `agent-bad-${suffix}`, `agent-bin-${suffix}`];
 const ref = (name: string) => ({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name });
 
 let repo: FakeRepository;
@@ -45,7 +45,9 @@ beforeAll(async () => {
       spec: { desiredState: 'Idle' },
     };
     await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, body });
-    stacks.push(await startNodeStack(cluster, member, { rootJsonPath: repo.rootJsonPath }));
+    // The third node's agent is the real `update-operator agent` bin, as the DaemonSet runs it.
+    const agentProcess = member.node.name === names[2];
+    stacks.push(await startNodeStack(cluster, member, { rootJsonPath: repo.rootJsonPath, agentProcess }));
   }
 });
 
@@ -127,6 +129,17 @@ describe('update-operator agent on the test cluster', () => {
     const flags = await (await Signpost.open({ disk: member.host.diskImage, activeSet: { file: member.host.activeSetFile } })).status();
     expect({ priority: flags.B.priority, tries: flags.B.triesLeft, successful: flags.B.successful }).toEqual({ priority: 2, tries: 0, successful: false });
     expect(flags.nextBoot).toBe('A');
+  });
+
+  it('the `update-operator agent` bin does the same from its own process', async () => {
+    const name = names[2]!;
+    const staging = await setSpec(name, { desiredState: 'Staged', targetVersion: '1.1.0' });
+    expect((await answered(name, staging)).status).toMatchObject({ hostState: 'Staged', stagedVersion: '1.1.0', currentVersion: '1.0.0' });
+    const rebooting = await setSpec(name, { desiredState: 'Rebooted', targetVersion: '1.1.0' });
+    const done = await answered(name, rebooting);
+    expect(done.status).toMatchObject({ currentVersion: '1.1.0', rebootGeneration: rebooting });
+    expect(done.status?.agentFailure).toBeUndefined();
+    expect(fleet.members[2]!.node.booted).toEqual({ version: '1.1.0', set: 'B', bad: false });
   });
 
   it("an agent's token may patch its own NodeUpdate status, and RBAC allows it nothing beyond that", async () => {
