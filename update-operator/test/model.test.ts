@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { NodeUpdateSpec, NodeUpdateStatus, UpdatePolicySpec, UpdatePolicyStatus } from '../src/model/api.js';
 import { resolvePolicy } from '../src/model/api.js';
 import { nodeUpdateCrd, updatePolicyCrd } from '../src/model/crd.js';
-import { crdsYaml } from '../src/cli/manifests.js';
+import { deployFiles } from '../src/cli/manifests.js';
 
 type Schema = { properties?: Record<string, Schema>; items?: Schema };
 
@@ -80,9 +80,13 @@ describe('CRD schemas match the TypeScript types', () => {
     }
     expect(nodeUpdateCrd.metadata.name).toBe('nodeupdates.updates.updog.dev');
   });
-  it('deploy/crds.yaml is the generated text (regenerate: update-operator crds > update-operator/deploy/crds.yaml)', () => {
-    const onDisk = readFileSync(new URL('../deploy/crds.yaml', import.meta.url), 'utf8');
-    expect(onDisk).toBe(crdsYaml());
+  it('every file under deploy/ is the generated text (regenerate: update-operator manifests --write update-operator/deploy)', () => {
+    const files = deployFiles();
+    expect(Object.keys(files).sort()).toEqual([
+      'crds.yaml', 'helm/update-operator/Chart.yaml', 'helm/update-operator/crds/crds.yaml', 'helm/update-operator/templates/operator.yaml',
+      'helm/update-operator/values.yaml', 'operator.yaml',
+    ]);
+    for (const [path, text] of Object.entries(files)) expect(readFileSync(new URL(`../deploy/${path}`, import.meta.url), 'utf8'), path).toBe(text);
   });
 });
 
