@@ -2,14 +2,15 @@
  * Per simulated node, what a real node runs for the operator: the host update API (in-process,
  * on a Unix socket, over the node's own disk image, updog.toml and os-release; its reboot is the
  * simulated node's reboot) and the agent, authenticated with a service-account token bound to
- * that node. Also: a signed repository of fake releases on loopback, and the operator's CRDs and
- * the agent's RBAC installed in the test cluster. Reusable by the controller's end-to-end tests.
+ * that node. Also: a signed repository of fake releases on loopback, and the operator's CRDs plus
+ * what the agent needs from the deploy manifests (RBAC, own-node admission policy) installed in
+ * the test cluster. Reusable by the controller's end-to-end tests.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiextensionsV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { UpdateApiClient } from '../../updog/src/api/client.js';
 import { HealthCheckError } from '../../updog/src/api/health-check.js';
@@ -27,13 +28,23 @@ import { DEFAULT_ARCH, DEFAULT_VARIANT } from '../../test/cluster/sim-host.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { NodeAgent } from '../src/agent/agent.js';
 import { nodeUpdateStore } from '../src/agent/node-update-store.js';
-import { GROUP, NODE_UPDATE } from '../src/model/api.js';
+import { AGENT_SA, DEFAULT_MANIFEST_OPTIONS, namespaceObject, operatorObjects } from '../src/deploy/manifests.js';
 import { crds } from '../src/model/crd.js';
 
-/** The agents' service account (the name the test cluster's node tokens use by default). */
-export const AGENT_SERVICE_ACCOUNT = { namespace: 'default', name: 'updog-node-agent' };
+/** The agents' service account, as the DaemonSet runs them (update-operator/src/deploy/manifests.ts). */
+export const AGENT_SERVICE_ACCOUNT = { namespace: DEFAULT_MANIFEST_OPTIONS.namespace, name: AGENT_SA };
 
-/** Installs the operator's CRDs (waiting until they serve) and the agent's least-privilege RBAC. */
+/** The deploy objects an agent depends on: its service account, its RBAC and the own-node admission policy. */
+function agentObjects(): KubernetesObject[] {
+  const isAgentObject = (o: Record<string, unknown>): boolean => {
+    const kind = String(o.kind);
+    const name = (o.metadata as { name?: string } | undefined)?.name ?? '';
+    return kind.startsWith('ValidatingAdmissionPolicy') || (['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(kind) && name === AGENT_SA);
+  };
+  return [namespaceObject(), ...operatorObjects().filter(isAgentObject)] as KubernetesObject[];
+}
+
+/** Installs the operator's CRDs (waiting until they serve) and, from the deploy manifests, what the agent needs. */
 export async function installOperatorApi(kc: KubeConfig): Promise<void> {
   const ext = kc.makeApiClient(ApiextensionsV1Api);
   for (const wire of crds) {
@@ -46,27 +57,8 @@ export async function installOperatorApi(kc: KubeConfig): Promise<void> {
       { what: `CRD ${name} established`, timeoutMs: 30_000 },
     );
   }
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  await ignoreConflict(
-    rbac.createClusterRole({
-      body: {
-        metadata: { name: 'updog-agent' },
-        rules: [
-          { apiGroups: [GROUP], resources: [NODE_UPDATE.plural], verbs: ['get', 'list', 'watch'] },
-          { apiGroups: [GROUP], resources: [`${NODE_UPDATE.plural}/status`], verbs: ['patch'] },
-        ],
-      },
-    }),
-  );
-  await ignoreConflict(
-    rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: 'updog-agent' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'updog-agent' },
-        subjects: [{ kind: 'ServiceAccount', namespace: AGENT_SERVICE_ACCOUNT.namespace, name: AGENT_SERVICE_ACCOUNT.name }],
-      },
-    }),
-  );
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  for (const object of agentObjects()) await ignoreConflict(objects.create(object));
 }
 
 export interface ReleaseSpec {
@@ -154,7 +146,7 @@ export async function startNodeStack(cluster: TestCluster, member: FleetMember, 
   const socketPath = join(dir, 'api.sock');
   const server = await startApiServer({ socketPath, statusFile: join(dir, 'api-status.json'), host, logger });
   const api = new UpdateApiClient(socketPath);
-  const token = await cluster.createNodeServiceAccountToken(name);
+  const token = await cluster.createNodeServiceAccountToken(name, { namespace: AGENT_SERVICE_ACCOUNT.namespace, serviceAccount: AGENT_SERVICE_ACCOUNT.name });
   const agentKc = cluster.kubeConfigForToken(token);
   const heartbeatMs = opts.heartbeatMs ?? 1_000;
   const refreshMs = opts.refreshMs ?? 60_000;

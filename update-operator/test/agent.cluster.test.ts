@@ -11,7 +11,7 @@ import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { Signpost } from '../../updog/src/signpost/signpost.js';
 import { API_VERSION, GROUP, NODE_UPDATE, VERSION, type NodeUpdate, type NodeUpdateSpec } from '../src/model/api.js';
-import { installOperatorApi, startFakeRepository, startNodeStack, type FakeRepository, type NodeStack } from './agent-harness.js';
+import { AGENT_SERVICE_ACCOUNT, installOperatorApi, startFakeRepository, startNodeStack, type FakeRepository, type NodeStack } from './agent-harness.js';
 
 const cluster = useTestCluster();
 const custom = cluster.kc.makeApiClient(CustomObjectsApi);
@@ -142,11 +142,24 @@ describe('update-operator agent on the test cluster', () => {
     expect(fleet.members[2]!.node.booted).toEqual({ version: '1.1.0', set: 'B', bad: false });
   });
 
-  it("an agent's token may patch its own NodeUpdate status, and RBAC allows it nothing beyond that", async () => {
-    const token = await cluster.createNodeServiceAccountToken(names[0]!);
+  it("an agent's token writes its own NodeUpdate status only: RBAC keeps it off spec, the admission policy off other nodes", async () => {
+    const token = await cluster.createNodeServiceAccountToken(names[0]!, { namespace: AGENT_SERVICE_ACCOUNT.namespace, serviceAccount: AGENT_SERVICE_ACCOUNT.name });
     const asAgent = cluster.kubeConfigForToken(token).makeApiClient(CustomObjectsApi);
-    await asAgent.patchClusterCustomObjectStatus({ ...ref(names[0]!), body: { status: { agentHeartbeat: '2026-01-01T00:00:00Z' } } }, MERGE_PATCH);
-    // spec belongs to the controller
+    const heartbeat = { status: { agentHeartbeat: '2026-01-01T00:00:00Z' } };
+    await asAgent.patchClusterCustomObjectStatus({ ...ref(names[0]!), body: heartbeat }, MERGE_PATCH);
     await expect(asAgent.patchClusterCustomObject({ ...ref(names[0]!), body: { spec: { desiredState: 'Idle' } } }, MERGE_PATCH)).rejects.toMatchObject({ code: 403 });
+    // The policy was created with the cluster objects; the apiserver enforces it once its type check ran.
+    const rejected = await waitFor(
+      () =>
+        asAgent.patchClusterCustomObjectStatus({ ...ref(names[1]!), body: heartbeat }, MERGE_PATCH).then(
+          () => undefined,
+          (err: unknown) => err as { code?: number; body?: unknown },
+        ),
+      { what: "the admission policy to reject another node's status", timeoutMs: 30_000 },
+    );
+    expect(rejected.code).toBe(403);
+    expect(JSON.parse(String(rejected.body)).message).toContain(
+      `the update-operator agent may only write the status of its own node's NodeUpdate (token node: ${names[0]!}, object: ${names[1]!})`,
+    );
   });
 });
