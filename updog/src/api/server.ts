@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { ExitCode, UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -260,6 +261,7 @@ async function listenOnSocket(server: http.Server, socketPath: string): Promise<
     throw new UserError(`another process is already serving the update API on ${socketPath}`);
   }
   await fs.rm(socketPath, { force: true });
+  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   const oldMask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {

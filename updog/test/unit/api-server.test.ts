@@ -254,6 +254,16 @@ describe('update API server', () => {
     expect((await new UpdateApiClient(server.socketPath).status()).updateState).toBe('Idle');
   });
 
+  it("creates the socket's directory when it is missing", async () => {
+    const socketPath = path.join(dir, 'run', 'updog', 'api.sock');
+    const other = await startApiServer({ socketPath, statusFile, host, logger: createLogger('test', 'silent') });
+    try {
+      expect((await new UpdateApiClient(socketPath).status()).updateState).toBe('Idle');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('the client says clearly when nothing listens', async () => {
     const c = new UpdateApiClient(path.join(dir, 'nobody.sock'));
     await expect(c.status()).rejects.toThrow(`cannot reach the update API on ${path.join(dir, 'nobody.sock')} (ENOENT); is \`updog serve\` running?`);
