@@ -6,6 +6,7 @@ import type { Updater } from 'tuf-js';
 import type { Dispatcher } from 'undici';
 import type { HostContext } from '../cli/host-context.js';
 import { UserError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
 import { parseManifest, type Manifest } from '../manifest/manifest.js';
 import { createDispatcher } from './dispatcher.js';
 import { withQuery } from './fetcher.js';
@@ -44,7 +45,7 @@ export interface OpenRepositoryOptions {
  */
 export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositoryOptions = {}): Promise<UpdateRepository> {
   const { config, os, paths, logger } = ctx;
-  seedMetadataCache(paths.metadataCache, paths.rootJson);
+  seedMetadataCache(paths.metadataCache, paths.rootJson, logger);
   const queryParams = { seed: String(config.seed), version: os.versionId };
   const dispatcher = createDispatcher({
     ...(config.httpsProxy === undefined ? {} : { httpsProxy: config.httpsProxy }),
@@ -85,15 +86,22 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
   }
 }
 
-/** First run: the cache starts from the trusted root shipped with the OS. */
-function seedMetadataCache(cacheDir: string, rootJson: string): void {
+/**
+ * First run: the cache starts from the trusted root shipped with the OS. tuf-js rewrites cached
+ * files in place, so a crash can leave a torn root.json; starting again from the shipped root is
+ * safe (every newer root must still be signed by its predecessor) and keeps updates flowing.
+ */
+function seedMetadataCache(cacheDir: string, rootJson: string, logger: Logger): void {
   try {
     mkdirSync(cacheDir, { recursive: true });
   } catch (err) {
     throw new UserError(`cannot create the metadata cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
   }
   const cachedRoot = join(cacheDir, 'root.json');
-  if (existsSync(cachedRoot)) return;
+  if (existsSync(cachedRoot)) {
+    if (readRootSigned(cachedRoot) !== undefined) return;
+    logger.warn({ cachedRoot, rootJson }, 'cached TUF root is unreadable; starting again from the shipped root');
+  }
   try {
     copyFileSync(rootJson, cachedRoot);
   } catch (err) {
@@ -101,9 +109,18 @@ function seedMetadataCache(cacheDir: string, rootJson: string): void {
   }
 }
 
+/** The `signed` part of a root.json, or undefined if the file is not one (e.g. torn by a crash). */
+function readRootSigned(path: string): { consistent_snapshot?: unknown } | undefined {
+  try {
+    const doc = JSON.parse(readFileSync(path, 'utf8')) as { signed?: { _type?: unknown; consistent_snapshot?: unknown } };
+    return doc.signed?._type === 'root' ? doc.signed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function readConsistentSnapshot(cacheDir: string): boolean {
-  const root = JSON.parse(readFileSync(join(cacheDir, 'root.json'), 'utf8')) as { signed?: { consistent_snapshot?: unknown } };
-  return root.signed?.consistent_snapshot === true;
+  return readRootSigned(join(cacheDir, 'root.json'))?.consistent_snapshot === true;
 }
 
 async function findTarget(updater: Updater, name: string): Promise<TargetFile> {

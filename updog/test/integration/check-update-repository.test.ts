@@ -77,6 +77,17 @@ describe('openUpdateRepository (the API the installer uses)', () => {
     expect(cachedRoot.signed.version).toBe(2);
   });
 
+  it('starts again from the shipped root when the cached root is torn', async () => {
+    const { host: h } = await open();
+    const cachedRoot = join(h.paths.metadataCache, 'root.json');
+    writeFileSync(cachedRoot, readFileSync(cachedRoot).subarray(0, 100));
+    const ctx = await loadHostContext({ ...h.paths, logLevel: 'silent' });
+    const again = await openUpdateRepository(ctx, { retries: 0 });
+    await again.close();
+    expect(again.manifest).toEqual(MANIFEST);
+    expect(readFileSync(cachedRoot)).toEqual(readFileSync(h.paths.rootJson));
+  });
+
   it('names the trusted root file when it is missing', async () => {
     host = await createTestHost({ repo: { manifest: MANIFEST } });
     const ctx = await loadHostContext({ ...host.paths, rootJson: join(host.dir.path, 'nope.json'), logLevel: 'silent' });
