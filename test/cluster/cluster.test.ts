@@ -29,7 +29,7 @@ import { writeFakeImageSet } from './sim-host.js';
 import { BOOTED_SET_ANNOTATION, OS_VERSION_LABEL } from './sim-node.js';
 import { useTestCluster } from './vitest-cluster.js';
 import { waitFor } from './wait.js';
-import { createDeploymentWithPdb, ensureNamespace } from './workloads.js';
+import { createBarePod, createDaemonSet, createDeploymentWithPdb, createPodWithEmptyDir, ensureNamespace } from './workloads.js';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -95,6 +95,29 @@ describe('test cluster', () => {
     for (const pod of pods) perNode.set(pod.spec?.nodeName ?? '', (perNode.get(pod.spec?.nodeName ?? '') ?? 0) + 1);
     expect([...perNode.keys()].sort()).toEqual(f.members.map((m) => m.node.name).sort());
     expect([...perNode.values()].sort()).toEqual([1, 2]);
+  });
+
+  it('DaemonSet pods run on every test node, cordoned or not; other pods avoid the cordoned node; deletions finish', async () => {
+    const group = unique('ds');
+    const f = await fleet(group, 2);
+    const [open, cordoned] = f.members.map((m) => m.node.name) as [string, string];
+    await core.patchNode({ name: cordoned, body: { spec: { unschedulable: true } } }, MERGE_PATCH);
+    const ns = await namespace(group);
+    const nodeSelector = { 'test-group': group };
+    await createDaemonSet(cluster.kc, { namespace: ns, name: 'agent', nodeSelector });
+    await createBarePod(cluster.kc, { namespace: ns, name: 'bare', nodeSelector });
+    await createPodWithEmptyDir(cluster.kc, { namespace: ns, name: 'scratch', nodeSelector });
+
+    const daemons = await runningReadyPods(ns, 'app=agent', 2);
+    expect(daemons.map((p) => p.spec?.nodeName).sort()).toEqual([open, cordoned].sort());
+    const [bare] = await runningReadyPods(ns, 'app=bare', 1);
+    const [scratch] = await runningReadyPods(ns, 'app=scratch', 1);
+    expect([bare?.spec?.nodeName, scratch?.spec?.nodeName]).toEqual([open, open]);
+    expect(scratch?.spec?.volumes?.find((v) => v.name === 'scratch')?.emptyDir).toEqual({});
+
+    // a graceful deletion (30 s grace period) is finished by the simulated kubelet
+    await core.deleteNamespacedPod({ name: 'bare', namespace: ns });
+    await waitFor(async () => (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=bare' })).items.length === 0, { what: 'pod bare to be gone' });
   });
 
   it('the apiserver refuses with 429 to evict a pod whose PDB allows no disruption, and evicts once it does', async () => {
@@ -267,7 +290,8 @@ describe('test cluster', () => {
       '/api/v1/nodes',
       { fieldSelector: `metadata.name=${node.name}` },
       (_type: string, obj: V1Node) => {
-        const ready = isNodeReady(obj) ? 'Ready' : 'NotReady';
+        // an ERROR event (a broken watch) shows up in the assertion below instead of passing silently
+        const ready = _type === 'ERROR' ? `ERROR ${JSON.stringify(obj)}` : isNodeReady(obj) ? 'Ready' : 'NotReady';
         if (readiness.at(-1) !== ready) readiness.push(ready);
       },
       () => undefined,

@@ -75,6 +75,10 @@ function apiserverArgs(pki: ClusterPki, etcdPort: number, port: number): string[
     '--authorization-mode=RBAC',
     '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,TaintNodesByCondition,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota',
     '--allow-privileged=true',
+    // Serve lists and watches from etcd: Debian's etcd 3.4.23 predates the watch-progress fixes the
+    // watch cache relies on, and a watch on a quiet resource then fails with 504 "Too large
+    // resource version" after 3 s.
+    '--watch-cache=false',
     '--profiling=false',
   ];
 }
