@@ -7,6 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata, MetadataKind, type MetaFile, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
 import { UserError } from '../../../updog/src/common/errors.js';
+import { targetsMetadataFromJson, type JSONObject } from './metadata-json.js';
 import { requireThreshold, type AnyMetadata } from './signing.js';
 
 export const METADATA_DIR = 'metadata';
@@ -44,9 +45,6 @@ async function readJson(path: string): Promise<{ raw: Buffer; json: JSONObject }
     throw new RepositoryError(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
-
-/** The JSON object type @tufjs/models parses. */
-type JSONObject = Parameters<typeof Metadata.fromJSON>[1];
 
 function parseMetadata<T>(path: string, kind: MetadataKind, parse: () => T): T {
   try {
@@ -134,7 +132,7 @@ export async function loadRepository(dir: string, opts: LoadOptions = {}): Promi
   const targetsPath = join(metadataDir, `${targetsMeta.version}.targets.json`);
   const targetsRead = await readJson(targetsPath);
   checkMetaFile(targetsMeta, targetsRead.raw, targetsPath);
-  const targets = parseMetadata(targetsPath, MetadataKind.Targets, () => Metadata.fromJSON(MetadataKind.Targets, targetsRead.json));
+  const targets = parseMetadata(targetsPath, MetadataKind.Targets, () => targetsMetadataFromJson(targetsRead.json));
   if (targets.signed.version !== targetsMeta.version) {
     throw new RepositoryError(`${targetsPath} holds targets version ${targets.signed.version}`);
   }

@@ -15,6 +15,7 @@ import type { Signer } from '../keys/keys.js';
 import { digestBuffer, digestFile, exists, placeFileAtomic, writeFileAtomic, type FileDigest } from '../fs/files.js';
 import { formatExpires } from '../time/time.js';
 import { METADATA_DIR, TARGETS_DIR, RepositoryError, type LoadedRepository } from './load.js';
+import { metadataJson } from './metadata-json.js';
 import { requireThreshold, signRole, type AnyMetadata } from './signing.js';
 
 export const SPEC_VERSION = '1.0.31';
@@ -55,7 +56,7 @@ export interface PublishResult {
 }
 
 export function serializeMetadata(md: AnyMetadata): Buffer {
-  return Buffer.from(`${JSON.stringify(md.toJSON(), null, 2)}\n`);
+  return Buffer.from(`${JSON.stringify(metadataJson(md), null, 2)}\n`);
 }
 
 /** Refuses target names that could escape the targets directory or are ambiguous. */

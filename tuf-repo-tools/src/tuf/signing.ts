@@ -5,6 +5,7 @@ import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, Signature, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
 import { UserError } from '../../../updog/src/common/errors.js';
 import type { Signer } from '../keys/keys.js';
+import { signedJson } from './metadata-json.js';
 
 export type AnyMetadata = Metadata<Root> | Metadata<Targets> | Metadata<Snapshot> | Metadata<Timestamp>;
 export type TopRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
@@ -15,7 +16,7 @@ export class ThresholdError extends UserError {}
 
 /** The bytes a signature covers: canonical JSON of `signed`. */
 export function signedBytes(md: AnyMetadata): Buffer {
-  return Buffer.from(canonicalize(md.signed.toJSON()));
+  return Buffer.from(canonicalize(signedJson(md)));
 }
 
 /** Adds a signature from every signer (replacing any earlier signature by the same key). */
@@ -32,11 +33,14 @@ export function validSignerIds(root: Root, role: TopRole, md: AnyMetadata): stri
   const roleDef = root.roles[role];
   if (!roleDef) return [];
   const valid: string[] = [];
+  // The library's verifier only calls signed.toJSON(): hand it the linear-time JSON, built once.
+  const json = signedJson(md);
+  const signable = { signatures: md.signatures, signed: { toJSON: () => json } } as unknown as AnyMetadata;
   for (const keyId of new Set(roleDef.keyIDs)) {
     const key = root.keys[keyId];
     if (!key || !md.signatures[keyId]) continue;
     try {
-      key.verifySignature(md);
+      key.verifySignature(signable);
       valid.push(keyId);
     } catch {
       // an invalid signature simply does not count
