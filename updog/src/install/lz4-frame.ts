@@ -4,18 +4,19 @@
  *
  * Why our own frame parser: no maintained npm package decodes LZ4 *frames* as a stream.
  * `lz4-napi` decodes whole frames only (memory grows with the image) and `lz4` (node-lz4) ignores
- * the block-dependence flag, so `lz4 -BD` files come out wrong. Blocks are decoded by lz4-napi's
- * native block decoder (lz4_flex) off the main thread; the previous 64 KiB of output is passed
- * as its dictionary for linked blocks. Measured on a 256 MiB mixed image: 1.6 GB/s against
- * 0.55 GB/s for a JavaScript block decoder. xxh32 checksums come from xxhash-wasm (3.3 GB/s).
+ * the block-dependence flag, so `lz4 -BD` files come out wrong. Blocks are decoded by
+ * `decodeLz4Block` (see there for why not lz4-napi's block decoder); linked blocks get the
+ * previous 64 KiB of output as history. xxh32 checksums come from xxhash-wasm (3.3 GB/s).
  *
- * Memory stays at about two blocks (<= 4 MiB each) whatever the image size: the generator is
- * pull-based, so a slow consumer stops the reads from the source.
+ * Memory stays flat whatever the image size: the generator is pull-based, so a slow consumer
+ * stops the reads from the source, and output blocks are decoded into a fixed ring of
+ * `OUTPUT_BUFFERS` buffers (allocating one per block let garbage pile up to ~60 MiB between
+ * collections).
  */
-import { uncompressSync } from 'lz4-napi';
 import xxhash from 'xxhash-wasm';
 import { UserError } from '../common/errors.js';
 import { ByteQueue } from './byte-queue.js';
+import { decodeLz4Block, Lz4BlockError } from './lz4-block.js';
 
 export const LZ4_FRAME_MAGIC = 0x184d2204;
 const LEGACY_MAGIC = 0x184c2102;
@@ -24,6 +25,11 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 /** Linked blocks may refer back this far into earlier blocks' output. */
 const HISTORY = 64 * 1024;
 const UNCOMPRESSED_BIT = 0x80000000;
+/**
+ * Output ring size. A yielded block stays intact while the consumer asks for the next
+ * `OUTPUT_BUFFERS - 1` blocks, so it may keep one write in flight while handling the next block.
+ */
+export const OUTPUT_BUFFERS = 3;
 
 export class Lz4FrameError extends UserError {}
 
@@ -89,7 +95,8 @@ class FrameReader {
 
 /**
  * Decodes one or more concatenated LZ4 frames (skippable frames are skipped) and yields the
- * decompressed bytes block by block. Throws `Lz4FrameError` on any malformed input, on a
+ * decompressed bytes block by block. A yielded buffer is reused `OUTPUT_BUFFERS` blocks later:
+ * copy it to keep it longer. Throws `Lz4FrameError` on any malformed input, on a
  * checksum mismatch, and when the input ends early or holds trailing garbage.
  */
 export async function* decodeLz4Frames(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer, void, undefined> {
@@ -143,11 +150,11 @@ async function readDescriptor(reader: FrameReader, hasher: Hasher): Promise<Fram
 
 async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher: Hasher): AsyncGenerator<Buffer, void, undefined> {
   const contentHash = frame.contentChecksum ? hasher.create32(0) : undefined;
-  // One input buffer per frame, reused for every block; its first 4 bytes carry the
-  // "size prepended" header that lz4-napi's block decoder expects.
-  const scratch = Buffer.allocUnsafe(4 + frame.blockMaxSize);
-  scratch.writeUInt32LE(frame.blockMaxSize, 0); // an upper bound: the decoder returns the real length
-  let history: Buffer | undefined; // last <= 64 KiB of output, the dictionary of a linked block
+  const scratch = Buffer.allocUnsafe(frame.blockMaxSize); // compressed input, reused for every block
+  // Each output buffer has room for the history (linked blocks) in front of the block.
+  const ring = Array.from({ length: OUTPUT_BUFFERS }, () => Buffer.allocUnsafe(HISTORY + frame.blockMaxSize));
+  let blockIndex = 0;
+  let history: Buffer | undefined; // last <= 64 KiB of output, which a linked block may refer to
   let produced = 0n;
   for (;;) {
     const word = (await reader.take(4, 'block header')).readUInt32LE(0);
@@ -155,25 +162,32 @@ async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher
     const size = (word & ~UNCOMPRESSED_BIT) >>> 0;
     const stored = (word & UNCOMPRESSED_BIT) !== 0;
     if (size > frame.blockMaxSize) reader.fail(`block of ${size} bytes exceeds the frame's maximum ${frame.blockMaxSize}`);
-    await reader.takeInto(scratch, 4, size, 'block');
-    const data = scratch.subarray(4, 4 + size);
+    await reader.takeInto(scratch, 0, size, 'block');
+    const data = scratch.subarray(0, size);
     if (frame.blockChecksum) {
       const expected = (await reader.take(4, 'block checksum')).readUInt32LE(0);
       if (hasher.h32Raw(data, 0) >>> 0 !== expected) reader.fail('block checksum mismatch');
     }
-    let out: Buffer;
+    const linked = !frame.independentBlocks && history !== undefined;
+    const start = linked ? history!.length : 0;
+    const window = ring[blockIndex++ % OUTPUT_BUFFERS]!;
+    if (linked) history!.copy(window, 0);
+    let end: number;
     if (stored) {
-      out = Buffer.from(data); // a copy: scratch is reused for the next block
+      data.copy(window, start);
+      end = start + size;
     } else {
       try {
-        out = uncompressSync(scratch.subarray(0, 4 + size), frame.independentBlocks ? undefined : history);
+        end = decodeLz4Block(data, window, start);
       } catch (err) {
-        reader.fail(`block does not decode (${err instanceof Error ? err.message : String(err)})`);
+        if (!(err instanceof Lz4BlockError)) throw err;
+        reader.fail(`block does not decode (${err.message})`);
       }
     }
+    const out = window.subarray(start, end);
     contentHash?.update(out);
     produced += BigInt(out.length);
-    if (!frame.independentBlocks) history = keepHistory(history, out);
+    if (!frame.independentBlocks) history = window.subarray(Math.max(0, end - HISTORY), end);
     if (out.length > 0) yield out;
   }
   if (frame.contentSize !== undefined && produced !== frame.contentSize) {
@@ -186,12 +200,6 @@ async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher
       reader.fail(`content checksum mismatch (frame says ${hex32(expected)}, content hashes to ${hex32(actual)})`);
     }
   }
-}
-
-function keepHistory(previous: Buffer | undefined, out: Buffer): Buffer {
-  if (out.length >= HISTORY || previous === undefined) return out.subarray(Math.max(0, out.length - HISTORY));
-  const joined = Buffer.concat([previous, out]);
-  return joined.subarray(Math.max(0, joined.length - HISTORY));
 }
 
 function hex32(n: number): string {

@@ -48,7 +48,7 @@ async function decode(bytes: Buffer, chunk = 65536): Promise<Buffer> {
     for (let off = 0; off < bytes.length; off += chunk) yield bytes.subarray(off, off + chunk);
   }
   const parts: Buffer[] = [];
-  for await (const part of decodeLz4Frames(source())) parts.push(part);
+  for await (const part of decodeLz4Frames(source())) parts.push(Buffer.from(part)); // the decoder reuses its buffers
   return Buffer.concat(parts);
 }
 
