@@ -8,7 +8,7 @@ import type { Logger } from '../../../updog/src/common/log.js';
 import { UpdateApiClient, isTransientApiError } from '../../../updog/src/api/client.js';
 import type { StatusResponse } from '../../../updog/src/api/protocol.js';
 import type { NodeUpdate } from '../model/api.js';
-import { decideStep, hostReport, rfc3339, type AgentFailureReason, type AgentStep, type StatusPatch } from './decide.js';
+import { decideStep, hostReport, rfc3339, type AgentFailureReason, type AgentStep } from './decide.js';
 import type { NodeUpdateStore } from './node-update-store.js';
 
 export interface AgentOptions {
@@ -127,8 +127,7 @@ export class NodeAgent {
   private async act(step: Exclude<AgentStep, { kind: 'none' | 'wait' }>, nodeUpdate: NodeUpdate, host: StatusResponse): Promise<void> {
     const { api, store } = this.opts;
     const generation = nodeUpdate.metadata.generation ?? 0;
-    const done = (h: StatusResponse, extra: StatusPatch = {}) =>
-      store.patchStatus({ ...hostReport(h, this.now()), ...extra, observedGeneration: generation });
+    const done = (h: StatusResponse) => store.patchStatus({ ...hostReport(h, this.now()), observedGeneration: generation });
     try {
       switch (step.kind) {
         case 'observe':
@@ -149,7 +148,10 @@ export class NodeAgent {
             // node on a broken image; after the reboot this generation reads as RolledBack.
             this.opts.logger.warn({ version: step.version, error: err.message }, 'health check failed; rebooting to fall back');
             this.healthFailures.set(generation, err.message);
-            await this.guard('HealthCheckFailed', () => api.reboot());
+            await this.guard('HealthCheckFailed', () => api.reboot()).catch((rebootErr: unknown) => {
+              if (!(rebootErr instanceof StepFailure)) throw rebootErr;
+              throw new StepFailure('HealthCheckFailed', `${err.message}; rolling back by reboot failed: ${rebootErr.message}`);
+            });
             this.again = true;
             return;
           }
