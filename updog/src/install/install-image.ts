@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { decodeLz4Frames, Lz4FrameError } from './lz4-frame.js';
 import { PartitionWriter, type PartitionExtent } from './partition-writer.js';
 import type { ProgressListener } from './progress.js';
-import { openHttpBody, verifyTargetBytes, type ExpectedTarget } from './verified-download.js';
+import { DownloadVerificationError, openHttpBody, verifyTargetBytes, type ExpectedTarget } from './verified-download.js';
 
 export interface ImageSource extends ExpectedTarget {
   url: string;
@@ -55,8 +55,11 @@ export async function installImage(o: InstallImageOptions): Promise<InstalledIma
       await writer.settle();
       // A download that is not the signed file explains a decode error better than the decoder
       // can: read the rest (still capped at the signed length) and report the hash mismatch.
-      if (err instanceof Lz4FrameError) await drain(verified);
-      throw err instanceof Lz4FrameError ? new Lz4FrameError(`${o.source.name}: ${err.message}`, { cause: err }) : err;
+      if (!(err instanceof Lz4FrameError)) throw err;
+      await drain(verified).catch((downloadErr: unknown) => {
+        throw downloadErr instanceof DownloadVerificationError ? new DownloadVerificationError(downloadErr.message, { cause: err }) : downloadErr;
+      });
+      throw new Lz4FrameError(`${o.source.name}: ${err.message}`, { cause: err });
     }
     const writtenBytes = await writer.finish();
     return { downloadedBytes: downloaded, writtenBytes };

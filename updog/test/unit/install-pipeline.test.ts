@@ -1,0 +1,199 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Agent } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeLz4Frame } from '../../../tuf-repo-tools/src/image/lz4-pack.js';
+import { createLogger } from '../../src/common/log.js';
+import { installImage } from '../../src/install/install-image.js';
+import { Lz4FrameError } from '../../src/install/lz4-frame.js';
+import { PartitionOverflowError, PartitionWriter } from '../../src/install/partition-writer.js';
+import { formatBytes, formatProgressLine, progressFigures, progressReporter, type ProgressSnapshot } from '../../src/install/progress.js';
+import { DownloadVerificationError, verifyTargetBytes } from '../../src/install/verified-download.js';
+import { tempDir, type TempDir } from '../helpers/temp-dir.js';
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+async function* chunks(...parts: Buffer[]): AsyncGenerator<Buffer> {
+  yield* parts;
+}
+async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const p of source) parts.push(p);
+  return Buffer.concat(parts);
+}
+const failure = (p: Promise<unknown>): Promise<Error> =>
+  p.then(
+    () => new Error('no error'),
+    (e: unknown) => e as Error,
+  );
+
+describe('verifyTargetBytes', () => {
+  const data = Buffer.from('signed target bytes');
+  const expected = { name: 't.lz4', length: data.length, sha256: sha256(data) };
+
+  it('passes the bytes through and reports their sizes', async () => {
+    const seen: number[] = [];
+    const out = await collect(verifyTargetBytes(chunks(data.subarray(0, 5), data.subarray(5)), expected, (n) => seen.push(n)));
+    expect(out.equals(data)).toBe(true);
+    expect(seen).toEqual([5, data.length - 5]);
+  });
+
+  it('refuses truncation, excess bytes and a wrong hash', async () => {
+    const truncated = await failure(collect(verifyTargetBytes(chunks(data.subarray(1)), expected)));
+    expect(truncated).toBeInstanceOf(DownloadVerificationError);
+    expect(truncated.message).toBe(`t.lz4: download truncated: got ${data.length - 1} of ${data.length} bytes`);
+    const longer = await failure(collect(verifyTargetBytes(chunks(data, Buffer.from('x')), expected)));
+    expect(longer.message).toBe(`t.lz4: the server sent more than the ${data.length} bytes the signed metadata allow; the repository or a proxy is serving a different file`);
+    const other = Buffer.from(data);
+    other[0] = 0;
+    const wrong = await failure(collect(verifyTargetBytes(chunks(other), expected)));
+    expect(wrong.message).toBe(`t.lz4: sha256 mismatch: the signed metadata say ${expected.sha256}, the ${data.length} bytes downloaded hash to ${sha256(other)}`);
+  });
+});
+
+describe('PartitionWriter', () => {
+  let dir: TempDir;
+  beforeAll(() => {
+    dir = tempDir();
+  });
+  afterAll(() => dir.cleanup());
+
+  it('writes at increasing offsets inside the partition, refuses overflow before writing, and syncs', async () => {
+    const disk = join(dir.path, 'disk');
+    fs.writeFileSync(disk, Buffer.alloc(64, 0xee));
+    const fh = await open(disk, 'r+');
+    try {
+      const writer = new PartitionWriter(fh, { offset: 16, size: 32, label: 'ROOT-B' });
+      await writer.write(Buffer.alloc(20, 1));
+      await writer.write(Buffer.alloc(10, 2));
+      const err = await failure(writer.write(Buffer.alloc(3, 3)));
+      expect(err).toBeInstanceOf(PartitionOverflowError);
+      expect(err.message).toBe("the image does not fit ROOT-B: it is larger than the partition's 32 bytes (refused at byte 33)");
+      expect(await writer.finish()).toBe(30);
+    } finally {
+      await fh.close();
+    }
+    const bytes = fs.readFileSync(disk);
+    expect(bytes.equals(Buffer.concat([Buffer.alloc(16, 0xee), Buffer.alloc(20, 1), Buffer.alloc(10, 2), Buffer.alloc(18, 0xee)]))).toBe(true);
+  });
+});
+
+describe('installImage over loopback HTTP', () => {
+  let dir: TempDir;
+  let server: Server;
+  let url: string;
+  let body: Buffer = Buffer.alloc(0);
+  const dispatcher = new Agent({ bodyTimeout: 5000, headersTimeout: 5000 });
+  beforeAll(async () => {
+    dir = tempDir();
+    server = createServer((req, res) => {
+      if (req.url !== '/image.lz4') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/image.lz4`;
+  });
+  afterAll(async () => {
+    await dispatcher.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    dir.cleanup();
+  });
+  afterEach(() => {
+    body = Buffer.alloc(0);
+  });
+
+  const image = Buffer.alloc(5 * 1024 * 1024 + 17);
+  for (let i = 0; i < image.length; i++) image[i] = (i * 7) % 251 < 50 ? (i * 31) & 0xff : 0x20;
+
+  async function install(lz4: Buffer, partitionSize: number, sourceOverride: Partial<{ url: string; sha256: string }> = {}) {
+    body = lz4;
+    const disk = join(dir.path, `disk-${Math.random().toString(36).slice(2)}`);
+    fs.writeFileSync(disk, Buffer.alloc(1024 + partitionSize + 1024, 0xaa));
+    const fh = await open(disk, 'r+');
+    const progress: ProgressSnapshot[] = [];
+    try {
+      const result = await installImage({
+        image: 'root',
+        source: { name: 'image.lz4', length: lz4.length, sha256: sha256(lz4), url, ...sourceOverride },
+        dispatcher,
+        disk: fh,
+        partition: { offset: 1024, size: partitionSize, label: 'ROOT-B' },
+        onProgress: (s) => progress.push(s),
+      });
+      return { result, disk: fs.readFileSync(disk), progress };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  it('streams, verifies and writes an lz4 -9 image and a tuf-repo-tools packed image', async () => {
+    const input = join(dir.path, 'raw');
+    fs.writeFileSync(input, image);
+    execFileSync('lz4', ['-q', '-9', '-f', input, `${input}.lz4`]);
+    const packed = await collect(encodeLz4Frame(chunks(image)));
+    for (const lz4 of [fs.readFileSync(`${input}.lz4`), packed]) {
+      const { result, disk, progress } = await install(lz4, 6 * 1024 * 1024);
+      expect(result).toEqual({ downloadedBytes: lz4.length, writtenBytes: image.length });
+      expect(sha256(disk.subarray(1024, 1024 + image.length))).toBe(sha256(image));
+      expect(disk.subarray(0, 1024).every((b) => b === 0xaa)).toBe(true);
+      expect(progress.at(-1)).toMatchObject({ image: 'root', downloaded: lz4.length, total: lz4.length });
+    }
+  });
+
+  it('reports a tampered download as a hash mismatch even when the LZ4 decoder fails first', async () => {
+    const packed = await collect(encodeLz4Frame(chunks(image)));
+    const tampered = Buffer.from(packed);
+    tampered[12] = tampered[12]! ^ 0xff;
+    const err = await failure(install(tampered, 6 * 1024 * 1024, { sha256: sha256(packed) }));
+    expect(err).toBeInstanceOf(DownloadVerificationError);
+    expect(err.message).toMatch(/^image\.lz4: sha256 mismatch/);
+    expect(err.cause).toBeInstanceOf(Lz4FrameError);
+  });
+
+  it('refuses an image larger than the partition and an HTTP error', async () => {
+    const packed = await collect(encodeLz4Frame(chunks(image)));
+    const big = await failure(install(packed, 5 * 1024 * 1024));
+    expect(big).toBeInstanceOf(PartitionOverflowError);
+    const missing = await failure(install(packed, 6 * 1024 * 1024, { url: url.replace('image.lz4', 'nope') }));
+    expect(missing.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/nope: HTTP 404$/);
+  });
+});
+
+describe('progress', () => {
+  const snap = (downloaded: number, elapsedMs: number, image = 'root'): ProgressSnapshot => ({ image, downloaded, total: 100 * 1024 * 1024, elapsedMs });
+
+  it('computes percent, rate and ETA', () => {
+    expect(progressFigures(snap(25 * 1024 * 1024, 2000))).toEqual({ percent: 25, rate: 12.5 * 1024 * 1024, etaSeconds: 6 });
+    expect(progressFigures(snap(0, 0))).toEqual({ percent: 0, rate: 0, etaSeconds: undefined });
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatProgressLine(snap(25 * 1024 * 1024, 2000))).toBe('root  25.0% 25.0 MiB/100.0 MiB  12.5 MiB/s  ETA 6s');
+  });
+
+  it('writes one updating line on a terminal', () => {
+    let written = '';
+    const stream = { isTTY: true, write: (s: string) => ((written += s), true) } as unknown as NodeJS.WriteStream;
+    const r = progressReporter({ stream, logger: createLogger('test', 'silent') });
+    r.listener(snap(0, 0));
+    r.listener(snap(50 * 1024 * 1024, 1000));
+    r.listener(snap(1, 1, 'boot'));
+    r.end();
+    expect(written.split('\n')).toHaveLength(3);
+    expect(written).toContain('\rroot  50.0% 50.0 MiB/100.0 MiB  50.0 MiB/s  ETA 1s\x1b[K');
+  });
+
+  it('logs structured lines at most every interval otherwise, plus image changes and completion', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { info: (obj: Record<string, unknown>) => lines.push(obj) } as unknown as ReturnType<typeof createLogger>;
+    const stream = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
+    const r = progressReporter({ stream, logger, logIntervalMs: 5000 });
+    for (const ms of [0, 1000, 4999, 5000, 6000, 10_001]) r.listener(snap(ms * 1024, ms));
+    r.listener(snap(100 * 1024 * 1024, 11_000));
+    expect(lines.map((l) => l.downloaded)).toEqual([0, 5000 * 1024, 10_001 * 1024, 100 * 1024 * 1024]);
+    expect(lines[3]).toMatchObject({ image: 'root', total: 100 * 1024 * 1024, etaSeconds: 0 });
+  });
+});
