@@ -33,6 +33,16 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 
+# One build at a time per version (CI step and a test run may race); the winner fills the cache.
+mkdir -p "$CACHE_ROOT"
+exec 9>"$CACHE_ROOT/k8s-$K8S_VERSION.lock"
+flock 9
+if have_all; then
+  log "reusing Kubernetes v$K8S_VERSION binaries another build just made in $BIN_DIR"
+  echo "$BIN_DIR"
+  exit 0
+fi
+
 minor="${K8S_VERSION#*.}"           # 34.4
 staging_version="v0.${minor}"      # v0.34.4
 work="$(mktemp -d "${TMPDIR:-/tmp}/build-k8s.XXXXXX")"
@@ -83,6 +93,7 @@ for cmd in "${COMMANDS[@]}"; do
     -o "$BIN_DIR.partial/$cmd" "k8s.io/kubernetes/cmd/$cmd"
   log "built $cmd after $(( $(date +%s) - start ))s"
 done
+"$BIN_DIR.partial/kube-apiserver" --version >&2
 rm -rf "$BIN_DIR"
 mv "$BIN_DIR.partial" "$BIN_DIR"
 log "done in $(( $(date +%s) - start ))s: $BIN_DIR"

@@ -162,7 +162,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Test
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      binder?.stop();
+      await binder?.stop();
       // controller-manager first, etcd last, so nothing logs connection errors on the way down
       for (const p of [...processes].reverse()) await stopManaged(p);
       killNow(processes, workDir);
