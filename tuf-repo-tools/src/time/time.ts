@@ -27,7 +27,7 @@ export function parseDuration(text: string): number {
 }
 
 /** Whether `text` looks like a duration rather than an absolute time. */
-export function isDuration(text: string): boolean {
+function isDuration(text: string): boolean {
   return DURATION.test(text.trim());
 }
 

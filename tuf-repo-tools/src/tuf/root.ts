@@ -9,7 +9,7 @@ import type { Signer } from '../keys/keys.js';
 import { writeFileAtomic } from '../fs/files.js';
 import { formatExpires } from '../time/time.js';
 import { SPEC_VERSION, serializeMetadata } from './repository.js';
-import { addSignatures, requireThreshold, TOP_ROLES, validSignerIds, type TopRole } from './signing.js';
+import { addSignatures, requireThreshold, TOP_ROLES, type TopRole } from './signing.js';
 
 export function parseRole(text: string): TopRole {
   if (!(TOP_ROLES as readonly string[]).includes(text)) throw new UserError(`unknown role "${text}" (use ${TOP_ROLES.join(', ')})`);
@@ -135,9 +135,4 @@ export async function signRoot(md: Metadata<Root>, signers: readonly Signer[], o
 
 export async function writeRootFile(path: string, md: Metadata<Root>): Promise<void> {
   await writeFileAtomic(path, serializeMetadata(md));
-}
-
-/** Signature status per role key, for `root` inspection. */
-export function rootSignatureStatus(md: Metadata<Root>): { valid: number; threshold: number } {
-  return { valid: validSignerIds(md.signed, 'root', md).length, threshold: md.signed.roles.root?.threshold ?? 1 };
 }
