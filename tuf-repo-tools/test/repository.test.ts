@@ -2,8 +2,9 @@
  * Repository creation, update, refresh and validation through the library and the bin, with
  * the negative cases of the issue: below-threshold signing, expired input, interrupted writes.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writePrivateKeyFile } from '../src/keys/key-dir.js';
@@ -13,7 +14,7 @@ import { loadRepository } from '../src/tuf/load.js';
 import { RepositoryEditor } from '../src/tuf/repository.js';
 import { addRootKey, setRootThreshold, signRoot } from '../src/tuf/root.js';
 import { ThresholdError } from '../src/tuf/signing.js';
-import { tufRepo, tufRepoOk, useTempDirs } from './helpers.js';
+import { TUF_REPO_BIN, tufRepo, tufRepoOk, useTempDirs } from './helpers.js';
 
 const tempDir = useTempDirs();
 const NOW = new Date('2030-01-01T00:00:00.789Z');
@@ -233,5 +234,30 @@ describe('refusals', () => {
     const wrongKey = await tufRepo('update', repo, '-k', await keyFile(dir, other, 'other.pem'), '--remove', 'a.txt');
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.stderr).toMatch(/cannot sign targets: 0 of its keys available, threshold is 1/);
+  });
+});
+
+describe('SIGKILL during update', () => {
+  it('leaves a repository that loads as the previous or the new version, never in between', async () => {
+    const dir = await tempDir();
+    const k = await testKey();
+    const repo = await newRepo(dir, [k.signer], { 'a.txt': 'alpha' }, new Date());
+    const key = await keyFile(dir, k);
+    const add = join(dir, 'add');
+    await mkdir(add);
+    for (let i = 0; i < 3000; i++) await writeFile(join(add, `f${i}`), `file ${i}`);
+    const child = spawn(process.execPath, [TUF_REPO_BIN, 'update', repo, '-k', key, '--add-dir', add], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Kill once the update is visibly writing target files.
+    while ((await readdir(join(repo, 'targets'))).length < 50 && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGKILL');
+    await exited;
+    const loaded = await loadRepository(repo);
+    const count = Object.keys(loaded.targets.signed.targets).length;
+    expect([loaded.targets.signed.version, count]).toEqual(loaded.targets.signed.version === 1 ? [1, 1] : [2, 3001]);
+    // And the next update completes from whatever state the kill left.
+    const out = JSON.parse(await tufRepoOk('update', repo, '-k', key, '--add-dir', add)) as { versions: { targets: number } };
+    expect(out.versions.targets).toBe(loaded.targets.signed.version + 1);
+    expect(Object.keys((await loadRepository(repo)).targets.signed.targets)).toHaveLength(3001);
   });
 });
