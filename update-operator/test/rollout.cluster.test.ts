@@ -42,9 +42,8 @@ describe('rollout across 5 simulated nodes', () => {
     const adminCordoned = f.names[4]!;
     await core.patchNode({ name: adminCordoned, body: { spec: { unschedulable: true } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
 
-    await f.setPolicy({ maxUnavailable: 2, healthGate: { soakSeconds: 2 }, drain: { podTimeoutSeconds: 120, timeoutSeconds: 240 } });
-    // every agent reports 1.0.0 and offers 1.1.0 before the controller starts
-    await waitFor(async () => (await f.nodeUpdates()).length === 0, { what: 'no NodeUpdate before the controller runs' });
+    // paused until every agent has reported, so the first admission sees the whole fleet
+    await f.setPolicy({ paused: true, maxUnavailable: 2, healthGate: { soakSeconds: 2 }, drain: { podTimeoutSeconds: 120, timeoutSeconds: 240 } });
 
     const observed = { maxCordoned: 0, maxInFlight: 0, minReadyWeb: 4, samples: 0 };
     let monitoring = true;
@@ -64,6 +63,8 @@ describe('rollout across 5 simulated nodes', () => {
     })();
 
     const controller = f.startController('replica-a');
+    await f.awaitAgentReports();
+    await f.patchPolicy({ paused: false });
     try {
       await waitFor(
         async () => {

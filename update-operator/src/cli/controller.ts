@@ -52,7 +52,7 @@ async function runController(flags: ControllerFlags, logLevel: LogLevel): Promis
   const { server, port: boundPort } = await serveMetrics(metrics, host, port);
   log.info({ metrics: `${host}:${boundPort}`, identity: flags.identity, policy: flags.policy }, 'controller starting');
 
-  const controller = new Controller(kc, { policyName: flags.policy, eventNamespace: flags.namespace, tickMs: flags.tick * 1000 }, log, metrics);
+  const controller = new Controller(kc, { policyName: flags.policy, tickMs: flags.tick * 1000 }, log, metrics);
   const elector = new LeaderElector(
     kc.makeApiClient(CoordinationV1Api),
     {
@@ -93,7 +93,7 @@ export function registerControllerCommand(program: Command): void {
     .command('controller')
     .description('run the rollout controller (leader-elected; one replica acts at a time)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
-    .addOption(new Option('--namespace <ns>', 'namespace of the leader Lease and of Events').env('POD_NAMESPACE').default('update-operator'))
+    .addOption(new Option('--namespace <ns>', 'namespace of the leader Lease').env('POD_NAMESPACE').default('update-operator'))
     .addOption(new Option('--identity <id>', 'this replica\'s name in the Lease').env('POD_NAME').default(`${hostname()}-${process.pid}`))
     .option('--policy <name>', 'UpdatePolicy to follow', DEFAULT_POLICY_NAME)
     .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz', '0.0.0.0:8080')

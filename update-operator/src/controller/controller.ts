@@ -18,8 +18,6 @@ import { admit, specFor, step, type DrainResult, type NodeFacts, type Step } fro
 
 export interface ControllerOptions {
   policyName: string;
-  /** Namespace for Events about NodeUpdates (cluster-scoped objects). */
-  eventNamespace: string;
   /** Periodic full pass (deadlines, soak, backoff expiry). */
   tickMs: number;
 }
@@ -207,7 +205,7 @@ export class Controller {
       this.log.info({ node: name, from: before, to: state, reason: s.event.reason }, s.event.message);
       if (state === 'Failed' && before !== 'Failed') this.metrics.failures.inc({ reason: s.event.reason });
       await this.kube
-        .event(this.opts.eventNamespace, { kind: NODE_UPDATE.kind, apiVersion: API_VERSION, name, uid: nu.metadata.uid ?? '' }, s.event.type, s.event.reason, s.event.message, 'update-operator')
+        .event({ kind: NODE_UPDATE.kind, apiVersion: API_VERSION, name, uid: nu.metadata.uid ?? '' }, s.event.type, s.event.reason, s.event.message, 'update-operator')
         .catch((err: Error) => this.log.warn({ node: name, err: err.message }, 'could not record an event'));
     }
     return nu;

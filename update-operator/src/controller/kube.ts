@@ -129,10 +129,11 @@ export class Kube {
     }
   }
 
-  async event(namespace: string, involved: { kind: string; apiVersion: string; name: string; uid?: string }, type: string, reason: string, message: string, component: string): Promise<void> {
+  /** An Event about a cluster-scoped object (the apiserver requires those in `default`). */
+  async event(involved: { kind: string; apiVersion: string; name: string; uid?: string }, type: string, reason: string, message: string, component: string): Promise<void> {
     const now = new Date();
     await this.core.createNamespacedEvent({
-      namespace,
+      namespace: 'default',
       body: {
         metadata: { generateName: `${involved.name}.` },
         involvedObject: involved,

@@ -77,6 +77,8 @@ export interface RolloutFixture {
   setPolicy(spec: UpdatePolicySpec): Promise<void>;
   patchPolicy(spec: UpdatePolicySpec): Promise<void>;
   nodeUpdates(): Promise<NodeUpdate[]>;
+  /** Waits until every node's agent has reported its version and the new one as available. */
+  awaitAgentReports(): Promise<void>;
   nodes(): Promise<V1Node[]>;
   /** Starts a controller replica (child process) with short lease times. */
   startController(identity: string): ControllerProcess;
@@ -134,13 +136,21 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
 
     const hosts: RolloutHost[] = [];
     for (const { node, host } of fleet.members) {
+      let rebooting: Promise<void> | undefined;
       const updateHost = createUpdateHost({
         paths: { config: host.updogConfig, osRelease: host.osRelease, rootJson: built.rootJsonPath, metadataCache: join(host.dir, 'metadata-cache') },
         disk: { disk: host.diskImage, activeSetFile: host.activeSetFile },
         lockFile: join(host.dir, 'updog.lock'),
-        // like a real reboot, the request returns and the host goes down a moment later
+        // like a real reboot, the request returns and the host goes down a moment later; a host
+        // already going down ignores further requests
         reboot: async () => {
-          setTimeout(() => void node.reboot().catch((err: Error) => logger.error({ node: node.name, err: err.message }, 'sim reboot failed')), 100);
+          rebooting ??= new Promise<void>((resolve) => setTimeout(resolve, 100))
+            .then(() => node.reboot())
+            .then(
+              () => undefined,
+              (err: Error) => logger.error({ node: node.name, err: err.message }, 'sim reboot failed'),
+            )
+            .finally(() => (rebooting = undefined));
         },
         healthCheck: async () => {
           if (node.booted.bad) throw new Error(`image ${node.booted.version} is bad`);
@@ -150,7 +160,7 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
       });
       const socketPath = join(host.dir, 'api.sock');
       const api = await startApiServer({ socketPath, statusFile: join(host.dir, 'api-status.json'), host: updateHost, logger });
-      const agent = new NodeAgent({ api: new UpdateApiClient(socketPath), store: nodeUpdateStore(cluster.kc, node.name), logger: logger.child({ node: node.name }), heartbeatMs: 1000, refreshMs: 2000 });
+      const agent = new NodeAgent({ api: new UpdateApiClient(socketPath), store: nodeUpdateStore(cluster.kc, node.name), logger: logger.child({ node: node.name }), heartbeatMs: 1000, refreshMs: 600_000 });
       await agent.start();
       hosts.push({ name: node.name, api, agent });
       cleanups.push(async () => {
@@ -197,6 +207,15 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
       async nodeUpdates() {
         const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural })) as { items: NodeUpdate[] };
         return list.items.filter((nu) => names.includes(nu.metadata.name)).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+      },
+      async awaitAgentReports() {
+        await waitFor(
+          async () => {
+            const nus = await this.nodeUpdates();
+            return nus.length === names.length && nus.every((nu) => nu.status?.currentVersion === OLD && nu.status.availableVersion === NEW);
+          },
+          { what: `every agent of ${opts.id} to report ${OLD} with ${NEW} available`, timeoutMs: 60_000 },
+        );
       },
       async nodes() {
         const list = await core.listNode({ labelSelector: `${label.key}=${label.value}` });
