@@ -69,7 +69,7 @@ export async function rootVersionsOnDisk(metadataDir: string): Promise<number[]>
     .sort((a, b) => a - b);
 }
 
-/** Loads and verifies one root file on its own (threshold of its own root role). */
+/** Parses one root file; no signature check (callers decide which thresholds apply). */
 export async function loadRootFile(path: string): Promise<Metadata<Root>> {
   const { json } = await readJson(path);
   return parseMetadata(path, MetadataKind.Root, () => Metadata.fromJSON(MetadataKind.Root, json));
