@@ -6,7 +6,7 @@
  * os-release), and coming back Ready with the booted version in `status.nodeInfo.osImage`.
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -237,6 +237,15 @@ export async function startSimulatedNode(cluster: TestCluster, opts: SimulatedNo
   };
 }
 
+/**
+ * A stable made-up pod address in 10.244.0.0/16, derived from the pod's UID. Not loopback:
+ * Endpoints/EndpointSlices refuse loopback addresses, and a Service may select these pods.
+ */
+function fakePodIp(pod: V1Pod): string {
+  const [a = 0, b = 0] = createHash('sha256').update(pod.metadata?.uid ?? '').digest();
+  return `10.244.${a}.${b === 0 || b === 255 ? 1 : b}`;
+}
+
 /** The status a kubelet reports for a pod whose containers all run (ready or not). */
 function podStatus(pod: V1Pod, ready: boolean): Record<string, unknown> {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -245,7 +254,7 @@ function podStatus(pod: V1Pod, ready: boolean): Record<string, unknown> {
   return {
     phase: 'Running',
     hostIP: '127.0.0.1',
-    podIP: '127.0.0.1',
+    podIP: fakePodIp(pod),
     startTime,
     conditions: [condition('PodScheduled', true), condition('Initialized', true), condition('ContainersReady', ready), condition('Ready', ready)],
     containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
