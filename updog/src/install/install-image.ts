@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { decodeLz4Frames, Lz4FrameError } from './lz4-frame.js';
 import { PartitionWriter, type PartitionExtent } from './partition-writer.js';
 import type { ProgressListener } from './progress.js';
+import { youngGarbageCollector } from './young-gc.js';
 import { DownloadVerificationError, openHttpBody, verifyTargetBytes, type ExpectedTarget } from './verified-download.js';
 
 export interface ImageSource extends ExpectedTarget {
@@ -40,8 +41,10 @@ export async function installImage(o: InstallImageOptions): Promise<InstalledIma
   const progress = (): void =>
     o.onProgress?.({ image: o.image, downloaded, total: o.source.length, elapsedMs: performance.now() - started });
   const http = await openHttpBody(o.source.url, o.dispatcher);
+  const releaseChunks = youngGarbageCollector();
   const verified = verifyTargetBytes(http.body, o.source, (n) => {
     downloaded += n;
+    releaseChunks(n);
     progress();
   });
   const writer = new PartitionWriter(o.disk, o.partition);

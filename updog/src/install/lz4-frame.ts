@@ -10,8 +10,7 @@
  *
  * Memory stays flat whatever the image size: the generator is pull-based, so a slow consumer
  * stops the reads from the source, and output blocks are decoded into a fixed ring of
- * `OUTPUT_BUFFERS` buffers (allocating one per block let garbage pile up to ~60 MiB between
- * collections).
+ * `OUTPUT_BUFFERS` buffers instead of a new buffer per block.
  */
 import xxhash from 'xxhash-wasm';
 import { UserError } from '../common/errors.js';
@@ -26,10 +25,11 @@ const SKIPPABLE_MAGIC = 0x184d2a50;
 const HISTORY = 64 * 1024;
 const UNCOMPRESSED_BIT = 0x80000000;
 /**
- * Output ring size. A yielded block stays intact while the consumer asks for the next
- * `OUTPUT_BUFFERS - 1` blocks, so it may keep one write in flight while handling the next block.
+ * Output ring size. A yielded block stays intact until the consumer asks for the
+ * `OUTPUT_BUFFERS`-th next block: enough for `PartitionWriter`, which keeps one write in flight
+ * and waits for it before taking the next block.
  */
-export const OUTPUT_BUFFERS = 3;
+export const OUTPUT_BUFFERS = 2;
 
 export class Lz4FrameError extends UserError {}
 
