@@ -20,7 +20,8 @@ async function lz4Cli(path: string): Promise<Buffer> {
 
 async function updogDecode(path: string): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const block of decodeLz4Frames(createReadStream(path))) parts.push(block);
+  // The decoder reuses its output buffers: keep copies.
+  for await (const block of decodeLz4Frames(createReadStream(path))) parts.push(Buffer.from(block));
   return Buffer.concat(parts);
 }
 
