@@ -13,7 +13,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { ensureControlPlaneBinaries } from './binaries.js';
+import { ensureControlPlaneBinaries, type ControlPlaneBinaries } from './binaries.js';
 import { generateClusterPki, type ClusterPki } from './pki.js';
 import { PodBinder } from './pod-binder.js';
 import { freePorts, isRunning, killNow, logTail, spawnManaged, startWatchdog, stopManaged, type ManagedProcess } from './processes.js';
@@ -153,6 +153,17 @@ async function waitUntilHealthy(p: ManagedProcess, what: string, probe: () => Pr
 /** Starts etcd, kube-apiserver and kube-controller-manager; builds the binaries on first use. */
 export async function startCluster(opts: StartClusterOptions = {}): Promise<TestCluster> {
   const bins = ensureControlPlaneBinaries();
+  // The free ports are picked before the servers bind them: another process may win the race.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startControlPlane(bins, opts);
+    } catch (err) {
+      if (attempt === 3 || !String(err).includes('address already in use')) throw err;
+    }
+  }
+}
+
+async function startControlPlane(bins: ControlPlaneBinaries, opts: StartClusterOptions): Promise<TestCluster> {
   const workDir = mkdtempSync(join(opts.workDir ?? tmpdir(), 'updog-test-cluster-'));
   const processes: ManagedProcess[] = [];
   const onExit = (): void => killNow(processes, workDir);
