@@ -61,7 +61,9 @@ export class Kube {
       spec: { desiredState: 'Idle' },
     };
     try {
-      return (await this.custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, body })) as NodeUpdate;
+      await this.custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, body });
+      // status is a subresource: the create ignores it
+      return await this.patchNodeUpdateStatus(name, { state: 'Idle', stateSince: new Date().toISOString() });
     } catch (err) {
       if (!isApiCode(err, 409)) throw err;
       return (await this.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name })) as NodeUpdate;
