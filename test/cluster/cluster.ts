@@ -180,11 +180,18 @@ async function startControlPlane(bins: ControlPlaneBinaries, opts: StartClusterO
       watchdog?.kill();
       process.off('exit', onExit);
     })());
+  // Each started process is covered by a fresh watchdog at once.
+  const track = (p: ManagedProcess): ManagedProcess => {
+    processes.push(p);
+    watchdog?.kill();
+    watchdog = startWatchdog(processes, workDir);
+    return p;
+  };
 
   try {
     const pki = generateClusterPki(workDir);
     const [etcdPort, etcdPeerPort, apiPort] = (await freePorts(3)) as [number, number, number];
-    const etcd = spawnManaged(
+    const etcd = track(spawnManaged(
       'etcd',
       bins.etcd,
       [
@@ -197,22 +204,18 @@ async function startControlPlane(bins: ControlPlaneBinaries, opts: StartClusterO
         '--name=default',
       ],
       join(workDir, 'etcd.log'),
-    );
-    processes.push(etcd);
-    watchdog = startWatchdog(processes, workDir);
+    ));
     await waitUntilHealthy(etcd, 'etcd to be healthy', async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok, 30_000);
 
     const server = `https://127.0.0.1:${apiPort}`;
     const kubeconfigPath = join(workDir, 'admin.kubeconfig');
     writeKubeconfig(kubeconfigPath, server, pki);
-    const apiserver = spawnManaged('kube-apiserver', bins.kubeApiserver, apiserverArgs(pki, etcdPort, apiPort), join(workDir, 'kube-apiserver.log'));
-    processes.push(apiserver);
+    const apiserver = track(spawnManaged('kube-apiserver', bins.kubeApiserver, apiserverArgs(pki, etcdPort, apiPort), join(workDir, 'kube-apiserver.log')));
     await waitUntilHealthy(apiserver, 'kube-apiserver /readyz', async () => (await adminGet(server, '/readyz', pki)) === 200, 90_000);
 
-    const kcm = spawnManaged('kube-controller-manager', bins.kubeControllerManager, controllerManagerArgs(pki, kubeconfigPath), join(workDir, 'kube-controller-manager.log'));
-    processes.push(kcm);
-    watchdog.kill();
-    watchdog = startWatchdog(processes, workDir);
+    const kcm = track(
+      spawnManaged('kube-controller-manager', bins.kubeControllerManager, controllerManagerArgs(pki, kubeconfigPath), join(workDir, 'kube-controller-manager.log')),
+    );
 
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfigPath);
