@@ -211,6 +211,7 @@ export async function startSimulatedNode(cluster: TestCluster, opts: SimulatedNo
       return bootId;
     },
     async reboot() {
+      if (rebooting) throw new Error(`node ${name} is already rebooting`);
       rebooting = true;
       await patchNodeStatus(false, 'node is rebooting');
       await syncPods();
