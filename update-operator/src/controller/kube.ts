@@ -9,10 +9,9 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type UpdatePolicy, type UpdatePolicyStatus } from '../model/api.js';
+import { API_VERSION, GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicy, type UpdatePolicyStatus } from '../model/api.js';
 import { classifyEviction, type EvictionOutcome, type PodRef } from './drain-plan.js';
 import type { NodePatch } from './node-effects.js';
-import type { StatusPatch } from './state-machine.js';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -76,7 +75,7 @@ export class Kube {
     return (await this.custom.patchClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name, body }, MERGE_PATCH)) as NodeUpdate;
   }
 
-  async patchNodeUpdateStatus(name: string, status: StatusPatch): Promise<NodeUpdate> {
+  async patchNodeUpdateStatus(name: string, status: NodeUpdateStatusPatch): Promise<NodeUpdate> {
     return (await this.custom.patchClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name, body: { status } }, MERGE_PATCH)) as NodeUpdate;
   }
 

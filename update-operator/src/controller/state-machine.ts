@@ -3,7 +3,7 @@
  * Node and the drain, the policy and the clock, decide the next spec/status and side effects.
  * The protocol is described in ../model/README.md.
  */
-import type { Condition, Failure, NodeState, NodeUpdate, NodeUpdateSpec, NodeUpdateStatus, ResolvedPolicy } from '../model/api.js';
+import type { Condition, Failure, NodeState, NodeUpdate, NodeUpdateSpec, NodeUpdateStatus, NodeUpdateStatusPatch, ResolvedPolicy } from '../model/api.js';
 import { AGENT_FAILURE_REASONS } from '../model/api.js';
 import { backoffMs } from './backoff.js';
 
@@ -24,11 +24,9 @@ export interface NodeFacts {
   drain: DrainResult | undefined;
 }
 
-/** A JSON merge patch of the status: null removes a field. */
-export type StatusPatch = { [K in keyof NodeUpdateStatus]?: NodeUpdateStatus[K] | null };
 
 export interface Step {
-  status?: StatusPatch;
+  status?: NodeUpdateStatusPatch;
   effects: Effect[];
   /** Short text for an Event and the log when the state changes. */
   event?: { type: 'Normal' | 'Warning'; reason: string; message: string };
@@ -89,7 +87,7 @@ export function fail(nu: NodeUpdate, failure: Omit<Failure, 'time' | 'version'>,
   };
 }
 
-function transition(to: NonNullable<NodeUpdateStatus['state']>, now: Date, rest: Omit<Step, 'status'> & { status?: StatusPatch }, message: string): Step {
+function transition(to: NonNullable<NodeUpdateStatus['state']>, now: Date, rest: Omit<Step, 'status'> & { status?: NodeUpdateStatusPatch }, message: string): Step {
   return { ...rest, status: { ...rest.status, state: to, stateSince: now.toISOString() }, event: { type: 'Normal', reason: to, message } };
 }
 

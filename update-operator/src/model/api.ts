@@ -116,6 +116,9 @@ export interface NodeUpdateStatus {
   agentHeartbeat?: string;
 }
 
+/** A JSON merge patch of NodeUpdate status (both sides write this way): null removes a field. */
+export type NodeUpdateStatusPatch = { [K in keyof NodeUpdateStatus]?: NodeUpdateStatus[K] | null };
+
 export interface NodeUpdate {
   apiVersion: typeof API_VERSION;
   kind: 'NodeUpdate';
