@@ -91,6 +91,11 @@ describe('installImage over loopback HTTP', () => {
   beforeAll(async () => {
     dir = tempDir();
     server = createServer((req, res) => {
+      if (req.url === '/stalls') {
+        // half the body, then silence: only the idle timeout ends this
+        res.writeHead(200, { 'content-length': body.length }).write(body.subarray(0, body.length >> 1));
+        return;
+      }
       if (req.url !== '/image.lz4') return void res.writeHead(404).end();
       res.writeHead(200, { 'content-length': body.length }).end(body);
     });
@@ -153,6 +158,31 @@ describe('installImage over loopback HTTP', () => {
     expect(err).toBeInstanceOf(DownloadVerificationError);
     expect(err.message).toMatch(/^image\.lz4: sha256 mismatch/);
     expect(err.cause).toBeInstanceOf(Lz4FrameError);
+  });
+
+  it('gives up on a download that stops sending (idle timeout)', async () => {
+    const packed = await collect(encodeLz4Frame(chunks(image)));
+    const impatient = new Agent({ bodyTimeout: 300, headersTimeout: 300 });
+    body = packed;
+    const disk = join(dir.path, 'stalled-disk');
+    fs.writeFileSync(disk, Buffer.alloc(8 * 1024 * 1024));
+    const fh = await open(disk, 'r+');
+    try {
+      const err = await failure(
+        installImage({
+          image: 'root',
+          source: { name: 'image.lz4', length: packed.length, sha256: sha256(packed), url: url.replace('image.lz4', 'stalls') },
+          dispatcher: impatient,
+          disk: fh,
+          partition: { offset: 0, size: 8 * 1024 * 1024, label: 'ROOT-B' },
+        }),
+      );
+      expect(err).toBeInstanceOf(DownloadVerificationError);
+      expect(err.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/stalls: download interrupted: .*timeout/i);
+    } finally {
+      await fh.close();
+      await impatient.close();
+    }
   });
 
   it('refuses an image larger than the partition and an HTTP error', async () => {
