@@ -94,14 +94,17 @@ interface StagedFile {
 export class RepositoryEditor {
   private readonly targetFiles: Record<string, TargetFile>;
   private readonly staged = new Map<string, StagedFile>();
-  private readonly newRoots: Metadata<Root>[] = [];
+  /** Root versions to write: the initial root of a new repository, then any rotations. */
+  private readonly newRoots: Metadata<Root>[];
   private targetsChanged = false;
+  private published = false;
 
   private constructor(
     private readonly base: LoadedRepository | undefined,
     private root: Metadata<Root>,
   ) {
     this.targetFiles = { ...(base?.targets.signed.targets ?? {}) };
+    this.newRoots = base ? [] : [root];
   }
 
   /** Starts from a loaded (verified) repository. */
@@ -160,7 +163,9 @@ export class RepositoryEditor {
     this.root = next;
   }
 
+  /** Signs and writes the changes. An editor publishes once (a failed attempt may be retried): load the repository again to go on. */
   async publish(dir: string, opts: PublishOptions): Promise<PublishResult> {
+    if (this.published) throw new Error('RepositoryEditor.publish called twice; load the repository again');
     const now = opts.now ?? new Date();
     const expiry = (role: keyof RoleExpiries): string =>
       formatExpires(opts.expires?.[role] ?? new Date(now.getTime() + DEFAULT_LIFETIME_MS[role]));
@@ -209,7 +214,7 @@ export class RepositoryEditor {
     await signRole(root, 'timestamp', timestamp, opts.signers);
 
     const files: [string, Buffer][] = [
-      ...(base ? this.newRoots : [this.root]).map((r): [string, Buffer] => [`${r.signed.version}.root.json`, serializeMetadata(r)]),
+      ...this.newRoots.map((r): [string, Buffer] => [`${r.signed.version}.root.json`, serializeMetadata(r)]),
       [`${targets.signed.version}.targets.json`, targetsBytes],
       [`${snapshot.signed.version}.snapshot.json`, snapshotBytes],
       ['timestamp.json', serializeMetadata(timestamp)],
@@ -230,8 +235,7 @@ export class RepositoryEditor {
     } else {
       await publishNewDirectory(dir, writeInto);
     }
-    this.staged.clear();
-    this.targetsChanged = false;
+    this.published = true;
     return {
       dir,
       metadataDir: join(dir, METADATA_DIR),
