@@ -27,12 +27,14 @@ describe('agent admission policy', () => {
   const admission = cluster.kc.makeApiClient(AdmissionregistrationV1Api);
   beforeAll(async () => {
     await installCrds(cluster);
+    // other test files may have installed the same cluster-scoped objects: replace them with ours
     for (const o of objects) {
       const body = model(o);
-      if (o['kind'] === 'ClusterRole') await rbac.createClusterRole({ body });
-      if (o['kind'] === 'ClusterRoleBinding') await rbac.createClusterRoleBinding({ body });
-      if (o['kind'] === 'ValidatingAdmissionPolicy') await admission.createValidatingAdmissionPolicy({ body });
-      if (o['kind'] === 'ValidatingAdmissionPolicyBinding') await admission.createValidatingAdmissionPolicyBinding({ body });
+      const name = (o['metadata'] as { name: string }).name;
+      if (o['kind'] === 'ClusterRole') await rbac.deleteClusterRole({ name }).catch(() => undefined).then(() => rbac.createClusterRole({ body }));
+      if (o['kind'] === 'ClusterRoleBinding') await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined).then(() => rbac.createClusterRoleBinding({ body }));
+      if (o['kind'] === 'ValidatingAdmissionPolicy') await admission.deleteValidatingAdmissionPolicy({ name }).catch(() => undefined).then(() => admission.createValidatingAdmissionPolicy({ body }));
+      if (o['kind'] === 'ValidatingAdmissionPolicyBinding') await admission.deleteValidatingAdmissionPolicyBinding({ name }).catch(() => undefined).then(() => admission.createValidatingAdmissionPolicyBinding({ body }));
     }
     fleet = await startSimulatedFleet(cluster, { names: ['vap-a', 'vap-b'], version: '1.0.0', labels: { 'rollout.updog.dev/test': 'vap' } });
   });

@@ -148,7 +148,9 @@ describe('leader failover in the middle of a drain', () => {
       await monitor;
     }
     expect(maxInFlight).toBe(1);
-    expect([...drainingSince.entries()].map(([n, s]) => [n, s.size])).toEqual(f.names.map((n) => [n, 1]));
+    // the drained node kept one Draining phase across the takeover (an empty node may drain between samples)
+    expect(drainingSince.get(first)?.size).toBe(1);
+    expect([...drainingSince.values()].every((s) => s.size === 1)).toBe(true);
     const drainingEvents = (await eventsFor('default', first)).filter((e) => e.reason === 'Draining');
     expect(drainingEvents).toHaveLength(1);
     expect(b.log()).toMatch(/"msg":"became leader"/);
