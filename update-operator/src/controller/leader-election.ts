@@ -148,7 +148,8 @@ export class LeaderElector {
       holderIdentity: identity,
       leaseDurationSeconds: durationSeconds,
       renewTime: now,
-      ...(acquiring ? { acquireTime: now, leaseTransitions: record.transitions + (record.holder ? 1 : 0) } : {}),
+      // like client-go: every change of holder counts, a released lease included
+      ...(acquiring ? { acquireTime: now, leaseTransitions: record.transitions + 1 } : {}),
     };
     try {
       await this.api.replaceNamespacedLease({ name, namespace, body: lease });
