@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UserError } from '../../../updog/src/common/errors.js';
 import { createLogger, type LogLevel } from '../../../updog/src/common/log.js';
 import { DEFAULT_POLICY_NAME } from '../model/api.js';
@@ -22,7 +22,7 @@ interface ControllerFlags {
 
 const seconds = (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new UserError(`expected a positive number of seconds, got "${v}"`);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${v}"`);
   return n;
 };
 
