@@ -11,6 +11,7 @@ import { OS_VERSION_LABEL } from '../../test/cluster/sim-node.js';
 import { NEW, startRolloutFixture, type RolloutFixture } from './helpers/rollout-fixture.js';
 
 const cluster = useTestCluster();
+const LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 const core = cluster.kc.makeApiClient(CoreV1Api);
 const apps = cluster.kc.makeApiClient(AppsV1Api);
 
@@ -43,9 +44,9 @@ describe('rollout across 5 simulated nodes', () => {
     await core.patchNode({ name: adminCordoned, body: { spec: { unschedulable: true } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
 
     // paused until every agent has reported, so the first admission sees the whole fleet
-    await f.setPolicy({ paused: true, maxUnavailable: 2, healthGate: { soakSeconds: 2 }, drain: { podTimeoutSeconds: 120, timeoutSeconds: 240 } });
+    await f.setPolicy({ paused: true, maxUnavailable: 2, healthGate: { soakSeconds: 2 }, drain: { podTimeoutSeconds: 120, timeoutSeconds: 240 }, excludeFromLoadBalancers: true });
 
-    const observed = { maxCordoned: 0, maxInFlight: 0, minReadyWeb: 4, samples: 0 };
+    const observed = { maxCordoned: 0, maxInFlight: 0, minReadyWeb: 4, samples: 0, excludedFromLb: new Set<string>(), cordonedInLb: 0 };
     let monitoring = true;
     const monitor = (async () => {
       while (monitoring) {
@@ -55,6 +56,12 @@ describe('rollout across 5 simulated nodes', () => {
         const cordonedOthers = nodes.filter((n) => n.spec?.unschedulable && n.metadata?.name !== adminCordoned).length;
         const inFlight = nus.filter((nu) => ['Staging', 'Staged', 'Draining', 'Rebooting', 'Verifying'].includes(nu.status?.state ?? '')).length;
         observed.maxCordoned = Math.max(observed.maxCordoned, cordonedForUpdate, cordonedOthers);
+        for (const n of nodes) {
+          const inLb = n.metadata?.labels?.[LB_LABEL] === undefined;
+          if (!inLb) observed.excludedFromLb.add(n.metadata?.name ?? '');
+          // a node the operator cordoned is out of the load balancers too
+          if (inLb && n.metadata?.annotations?.['updates.updog.dev/cordoned-before-update'] !== undefined && n.metadata?.annotations?.['updates.updog.dev/excluded-from-lb-before-update'] !== undefined) observed.cordonedInLb++;
+        }
         observed.maxInFlight = Math.max(observed.maxInFlight, inFlight);
         observed.minReadyWeb = Math.min(observed.minReadyWeb, ready);
         observed.samples++;
@@ -85,10 +92,13 @@ describe('rollout across 5 simulated nodes', () => {
     expect(observed.maxCordoned).toBeGreaterThan(0);
     expect(observed.maxCordoned).toBeLessThanOrEqual(2);
     expect(observed.minReadyWeb).toBeGreaterThanOrEqual(3);
+    expect(observed.cordonedInLb).toBe(0);
+    expect(observed.excludedFromLb.size).toBeGreaterThan(0);
 
     const nodes = await f.nodes();
     expect(nodes.map((n) => n.metadata?.labels?.[OS_VERSION_LABEL])).toEqual([NEW, NEW, NEW, NEW, NEW]);
     expect(nodes.map((n) => n.spec?.unschedulable === true)).toEqual([false, false, false, false, true]);
+    expect(nodes.map((n) => n.metadata?.labels?.[LB_LABEL])).toEqual([undefined, undefined, undefined, undefined, undefined]);
     // our bookkeeping annotations are gone again
     expect(nodes.every((n) => Object.keys(n.metadata?.annotations ?? {}).every((k) => !k.startsWith('updates.updog.dev/')))).toBe(true);
     const nus = await f.nodeUpdates();

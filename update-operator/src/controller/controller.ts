@@ -45,7 +45,7 @@ function podReady(pod: V1Pod): boolean {
 export class Controller {
   private readonly kube: Kube;
   private readonly drains = new Map<string, DrainTask>();
-  private readonly watches: AbortController[] = [];
+  private readonly watches = new Set<AbortController>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private warnedNoPolicy = false;
@@ -78,7 +78,8 @@ export class Controller {
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearInterval(this.timer);
-    for (const w of this.watches.splice(0)) w.abort();
+    for (const w of this.watches) w.abort();
+    this.watches.clear();
     for (const d of this.drains.values()) d.cancelled = true;
     await this.queue.settled();
   }
@@ -91,12 +92,17 @@ export class Controller {
 
   private async watch(path: string, onEvent: () => void): Promise<void> {
     while (this.running) {
-      const ended = new Promise<void>((resolve) => {
-        new Watch(this.kc)
-          .watch(path, {}, () => onEvent(), () => resolve())
-          .then((abort) => this.watches.push(abort), () => resolve());
+      let abort: AbortController | undefined;
+      await new Promise<void>((resolve) => {
+        new Watch(this.kc).watch(path, {}, () => onEvent(), () => resolve()).then(
+          (a) => {
+            abort = a;
+            this.watches.add(a);
+          },
+          () => resolve(),
+        );
       });
-      await ended;
+      if (abort) this.watches.delete(abort);
       // a watch ends on timeouts and errors; the tick covers the gap, so just re-open it
       if (this.running) await new Promise((r) => setTimeout(r, 1000));
     }
