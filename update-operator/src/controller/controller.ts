@@ -11,7 +11,7 @@ import { drainNode } from './drain.js';
 import { Kube, podRef } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import { cordonPatch, uncordonPatch, type NodeSnapshot } from './node-effects.js';
-import { schedule, type Candidate } from './scheduling.js';
+import { IN_FLIGHT_STATES, schedule, type Candidate } from './scheduling.js';
 import { matchesSelector } from './selector.js';
 import { WorkQueue } from './work-queue.js';
 import { admit, specFor, step, type DrainResult, type NodeFacts, type Step } from './state-machine.js';
@@ -84,12 +84,6 @@ export class Controller {
     await this.queue.settled();
   }
 
-  /** Runs one pass now and waits for it (tests, and the first pass after start). */
-  async reconcileNow(): Promise<void> {
-    this.queue.add(PASS);
-    await this.queue.settled();
-  }
-
   private async watch(path: string, onEvent: () => void): Promise<void> {
     while (this.running) {
       let abort: AbortController | undefined;
@@ -121,19 +115,28 @@ export class Controller {
     const policy = resolvePolicy(policyObject.spec);
     const [nodes, existing] = await Promise.all([this.kube.listNodes(), this.kube.listNodeUpdates()]);
     const byName = new Map(existing.map((nu) => [nu.metadata.name, nu]));
-    const selected = nodes.filter((n) => matchesSelector(n.metadata?.labels ?? {}, policy.nodeSelector));
+    const isSelected = (n: V1Node) => matchesSelector(n.metadata?.labels ?? {}, policy.nodeSelector);
+    // a node taken out of the selector mid-update still finishes (and holds its slot until then)
+    const managed = nodes.filter((n) => isSelected(n) || IN_FLIGHT_STATES.has(byName.get(n.metadata?.name ?? '')?.status?.state ?? 'Idle'));
 
-    for (const node of selected) {
+    for (const node of managed) {
       if (!this.running) return;
       const name = node.metadata?.name ?? '';
-      let nu = byName.get(name) ?? (await this.kube.ensureNodeUpdate(node));
-      nu = await this.apply(node, nu, step(nu, await this.facts(node, nu), policy, new Date()), policy);
-      byName.set(name, nu);
+      try {
+        let nu = byName.get(name) ?? (await this.kube.ensureNodeUpdate(node));
+        byName.set(name, nu);
+        nu = await this.apply(node, nu, step(nu, await this.facts(node, nu), policy, new Date()), policy);
+        byName.set(name, nu);
+      } catch (err) {
+        // one node's trouble must not stall the others; the next tick retries it
+        this.log.error({ node: name, err: err instanceof Error ? err.message : String(err) }, 'reconciling node failed');
+      }
     }
 
-    const candidates: Candidate[] = selected.map((node) => {
-      const nu = byName.get(node.metadata?.name ?? '')!;
-      return { name: nu.metadata.name, status: nu.status ?? {}, target: policy.targetVersion ?? nu.status?.availableVersion };
+    const candidates: Candidate[] = managed.flatMap((node) => {
+      const nu = byName.get(node.metadata?.name ?? '');
+      if (!nu) return [];
+      return [{ name: nu.metadata.name, status: nu.status ?? {}, target: isSelected(node) ? (policy.targetVersion ?? nu.status?.availableVersion) : undefined }];
     });
     let sched;
     try {
@@ -144,14 +147,15 @@ export class Controller {
     }
     for (const c of sched.admit) {
       if (!this.running) return;
-      const node = selected.find((n) => n.metadata?.name === c.name)!;
+      const node = managed.find((n) => n.metadata?.name === c.name)!;
       const nu = byName.get(c.name)!;
       byName.set(c.name, await this.apply(node, nu, admit(nu, c.target!, new Date()), policy));
     }
 
     this.metrics.paused.set(sched.status.paused ? 1 : 0);
-    this.recordNodeMetrics([...byName.values()].filter((nu) => selected.some((n) => n.metadata?.name === nu.metadata.name)));
-    await this.writePolicyStatus(policyObject.status ?? {}, { ...sched.status, pausedReason: sched.status.pausedReason ?? null, observedGeneration: policyObject.metadata.generation ?? 0 });
+    this.recordNodeMetrics(candidates.map((c) => byName.get(c.name)!));
+    const status = { ...sched.status, nodesUpdating: sched.status.nodesUpdating + sched.admit.length, pausedReason: sched.status.pausedReason ?? null };
+    await this.writePolicyStatus(policyObject.status ?? {}, { ...status, observedGeneration: policyObject.metadata.generation ?? 0 });
   }
 
   private async writePolicyStatus(current: object, next: Record<string, unknown>): Promise<void> {
