@@ -81,6 +81,43 @@ describe('a PDB that can never be satisfied', () => {
   });
 });
 
+describe('escalation ForceDeleteAfter', () => {
+  let f: RolloutFixture;
+  beforeAll(async () => {
+    f = await startRolloutFixture(cluster, { id: 'forcedel', nodes: 1 });
+  });
+  afterAll(async () => {
+    await f?.stop();
+  });
+
+  it('deletes a PDB-protected pod at its deadline and completes the update', { timeout: 180_000 }, async () => {
+    const [only] = f.names as [string];
+    await createDeploymentWithPdb(cluster.kc, { namespace: f.namespace, name: 'guarded', replicas: 1, minAvailable: 1, nodeSelector: { 'kubernetes.io/hostname': only } });
+    await waitFor(async () => (await cluster.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'guarded', namespace: f.namespace })).status?.currentHealthy === 1, {
+      what: 'the PDB to count the pod',
+      timeoutMs: 60_000,
+    });
+    const original = (await core.listNamespacedPod({ namespace: f.namespace, labelSelector: 'app=guarded' })).items[0]!;
+    await f.setPolicy({ paused: true, healthGate: { soakSeconds: 1 }, drain: { podTimeoutSeconds: 6, timeoutSeconds: 120, escalation: 'ForceDeleteAfter' } });
+    const controller = f.startController('force-a');
+    await f.awaitAgentReports();
+    await f.patchPolicy({ paused: false });
+    await waitFor(async () => (await f.nodeUpdates()).every((nu) => nu.status?.state === 'Idle' && nu.status.currentVersion === NEW), {
+      what: `${only} updated`,
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${describeState(await f.nodeUpdates())}\n${controller.log().split('\n').slice(-10).join('\n')}`);
+    });
+    const forced = controller.log().split('\n').filter((l) => l.includes('force-deleting pod past its deadline'));
+    expect(forced).toHaveLength(1);
+    expect(JSON.parse(forced[0]!)).toMatchObject({ node: only, pod: `${f.namespace}/${original.metadata?.name}`, pdb: 'guarded' });
+    const pods = (await core.listNamespacedPod({ namespace: f.namespace, labelSelector: 'app=guarded' })).items;
+    expect(pods.map((p) => p.metadata?.uid)).not.toContain(original.metadata?.uid);
+    expect((await core.readNode({ name: only })).spec?.unschedulable).toBeFalsy();
+  });
+});
+
 describe('leader failover in the middle of a drain', () => {
   let f: RolloutFixture;
   beforeAll(async () => {
