@@ -223,6 +223,9 @@ describe('an image that fails its health check', () => {
       ((await cluster.kc.makeApiClient((await import('@kubernetes/client-node')).CustomObjectsApi).getClusterCustomObject({ group: 'updates.updog.dev', version: 'v1alpha1', plural: 'updatepolicies', name: f.policyName })) as { status?: Record<string, unknown> }).status;
     await waitFor(async () => (await policyStatus())?.['pausedReason'] === 'FailureBudgetExhausted', { what: 'the policy to report the pause' });
     expect(await policyStatus()).toMatchObject({ paused: true, pausedReason: 'FailureBudgetExhausted', failures: 1, nodesUpdating: 0, maxUnavailable: 1 });
+    const metrics = await controller.metrics();
+    expect(metrics).toContain('update_operator_failures_total{reason="RolledBack"} 1');
+    expect(metrics).toContain('update_operator_paused 1');
     // paused: the budget admits nobody else
     expect((await f.nodeUpdates()).map((nu) => [nu.metadata.name, nu.status?.state])).toEqual([[n1, 'Failed'], [n2, 'Idle'], [n3, 'Idle']]);
 

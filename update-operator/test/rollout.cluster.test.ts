@@ -106,8 +106,7 @@ describe('rollout across 5 simulated nodes', () => {
     expect(nus.every((nu) => nu.metadata.ownerReferences?.[0]?.kind === 'Node')).toBe(true);
 
     // metrics: every node counted on the new version
-    const port = /"metrics":"127\.0\.0\.1:(\d+)"/.exec(controller.log())?.[1];
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = await controller.metrics();
     expect(text).toContain(`update_operator_nodes{state="Idle",version="${NEW}"} 5`);
     expect(text).toContain('update_operator_leader 1');
     expect(text).toMatch(/update_operator_drain_duration_seconds_count\{result="ok"\} 5/);

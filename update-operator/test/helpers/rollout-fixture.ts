@@ -90,6 +90,8 @@ export interface ControllerProcess {
   child: ChildProcess;
   /** stderr so far (JSON log lines). */
   log(): string;
+  /** The replica's /metrics text (address from its start-up log line). */
+  metrics(): Promise<string>;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -232,6 +234,11 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
           identity,
           child,
           log: () => stderr,
+          async metrics() {
+            const port = /"metrics":"127\.0\.0\.1:(\d+)"/.exec(stderr)?.[1];
+            if (port === undefined) throw new Error(`controller ${identity} has not logged its metrics address yet`);
+            return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          },
           kill: async (signal = 'SIGTERM') => {
             if (child.exitCode !== null || child.signalCode !== null) return;
             const exited = new Promise((r) => child.once('exit', r));
