@@ -72,7 +72,7 @@ describe('schedule', () => {
     expect(full.status.nodesUpdating).toBe(2);
   });
   it('skips nodes up to date, without an agent report or without a target', () => {
-    const nodes = [node('a', { state: 'Idle', currentVersion: '1.1.0' }), node('b', { state: 'Idle' }), { name: 'c', status: { state: 'Idle', currentVersion: '1.0.0' }, target: undefined }];
+    const nodes = [node('a', { state: 'Idle', currentVersion: '1.1.0' }), node('b', { state: 'Idle' }), { name: 'c', status: { state: 'Idle', currentVersion: '1.0.0' }, target: undefined } as Candidate];
     expect(schedule(nodes, policy, now).admit).toEqual([]);
     expect(nodes.map((n) => ineligibility(n, policy, now))).toEqual(['up to date', 'no agent report yet', 'up to date']);
   });

@@ -186,6 +186,11 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
     });
     const selector = { matchLabels: { [label.key]: label.value } };
 
+    const nodeUpdates = async (): Promise<NodeUpdate[]> => {
+      const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural })) as { items: NodeUpdate[] };
+      return list.items.filter((nu) => names.includes(nu.metadata.name)).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    };
+
     const controllers: ControllerProcess[] = [];
     cleanups.push(async () => {
       for (const c of controllers) await c.kill('SIGKILL');
@@ -206,14 +211,11 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
       async patchPolicy(spec) {
         await custom.patchClusterCustomObject({ ...policyRef, body: { spec } }, MERGE_PATCH);
       },
-      async nodeUpdates() {
-        const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural })) as { items: NodeUpdate[] };
-        return list.items.filter((nu) => names.includes(nu.metadata.name)).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-      },
+      nodeUpdates,
       async awaitAgentReports() {
         await waitFor(
           async () => {
-            const nus = await this.nodeUpdates();
+            const nus = await nodeUpdates();
             return nus.length === names.length && nus.every((nu) => nu.status?.currentVersion === OLD && nu.status.availableVersion === NEW);
           },
           { what: `every agent of ${opts.id} to report ${OLD} with ${NEW} available`, timeoutMs: 60_000 },
