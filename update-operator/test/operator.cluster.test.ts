@@ -81,6 +81,36 @@ describe('a PDB that can never be satisfied', () => {
   });
 });
 
+describe('a node that never comes back', () => {
+  let f: RolloutFixture;
+  beforeAll(async () => {
+    f = await startRolloutFixture(cluster, { id: 'hung', nodes: 2, hungNodes: ['hung-1'] });
+  });
+  afterAll(async () => {
+    await f?.stop();
+  });
+
+  it('is Failed at the reboot deadline with the reason, uncordoned, and its slot goes to the next node', { timeout: 180_000 }, async () => {
+    await f.setPolicy({ paused: true, healthGate: { soakSeconds: 1 }, deadlines: { rebootSeconds: 8 }, failureBudget: { maxFailures: 2 } });
+    const controller = f.startController('hung-a');
+    await f.awaitAgentReports();
+    await f.patchPolicy({ paused: false });
+    const done = await waitFor(
+      async () => {
+        const [hung, next] = await f.nodeUpdates();
+        return hung?.status?.state === 'Failed' && next?.status?.state === 'Idle' && next.status.currentVersion === NEW ? hung : undefined;
+      },
+      { what: 'hung-1 Failed and hung-2 updated', timeoutMs: 120_000, intervalMs: 300 },
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${describeState(await f.nodeUpdates())}\n${controller.log().split('\n').slice(-10).join('\n')}`);
+    });
+    expect(done.status?.lastFailure).toMatchObject({ reason: 'RebootTimeout', version: NEW, message: `node not Ready on ${NEW} within 8s (Ready=true, running ${OLD})` });
+    expect(done.status?.attempts).toBe(1);
+    expect(done.status?.nextAttemptAt).toBeDefined();
+    expect((await core.readNode({ name: 'hung-1' })).spec?.unschedulable).toBeFalsy();
+  });
+});
+
 describe('escalation ForceDeleteAfter', () => {
   let f: RolloutFixture;
   beforeAll(async () => {

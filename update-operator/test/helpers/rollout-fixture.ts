@@ -101,6 +101,8 @@ export interface RolloutOptions {
   nodes: number;
   /** Make the new release fail its health check (boots, never marked successful, falls back). */
   badRelease?: boolean;
+  /** Nodes whose host accepts a reboot request and never reboots (a hung host). */
+  hungNodes?: string[];
 }
 
 export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOptions): Promise<RolloutFixture> {
@@ -146,6 +148,7 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
         // like a real reboot, the request returns and the host goes down a moment later; a host
         // already going down ignores further requests
         reboot: async () => {
+          if (opts.hungNodes?.includes(node.name)) return;
           rebooting ??= new Promise<void>((resolve) => setTimeout(resolve, 100))
             .then(() => node.reboot())
             .then(
