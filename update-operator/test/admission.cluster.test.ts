@@ -59,20 +59,20 @@ describe('agent admission policy', () => {
     const own = nodeUpdateStore(agentKc, 'vap-a');
     const other = nodeUpdateStore(agentKc, 'vap-b');
 
-    // the policy takes effect a moment after it is created
-    const rejection = await waitFor(
-      async () => {
-        try {
-          await other.patchStatus({ currentVersion: '6.6.6' });
-          return undefined;
-        } catch (err) {
-          return err as { code: number; body: string };
-        }
-      },
-      { what: 'the admission policy to reject a write to another node', timeoutMs: 30_000, intervalMs: 500 },
-    );
-    expect(rejection.code).toBe(403);
-    expect(String(rejection.body)).toContain("the update-operator agent may only write the status of its own node's NodeUpdate (token node: vap-a, object: vap-b)");
+    const writeOther = async () => {
+      try {
+        await other.patchStatus({ currentVersion: '6.6.6' });
+        return undefined;
+      } catch (err) {
+        return err as { code: number; body: string };
+      }
+    };
+    // the policy takes effect a moment after it is created (a probe may get through before)
+    await waitFor(writeOther, { what: 'the admission policy to reject a write to another node', timeoutMs: 30_000, intervalMs: 500 });
+    await kube.patchNodeUpdateStatus('vap-b', { currentVersion: null });
+    const rejection = await writeOther();
+    expect(rejection?.code).toBe(403);
+    expect(String(rejection?.body)).toContain("the update-operator agent may only write the status of its own node's NodeUpdate (token node: vap-a, object: vap-b)");
 
     await own.patchStatus({ currentVersion: '1.0.0', hostState: 'Idle' });
     expect((await own.get())?.status).toMatchObject({ currentVersion: '1.0.0', hostState: 'Idle' });
