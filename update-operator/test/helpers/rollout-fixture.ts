@@ -233,6 +233,10 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
         const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', cluster.kubeconfigPath, '--namespace', namespace, '--identity', identity, '--policy', policyName,
           '--metrics-address', '127.0.0.1:0', '--tick', '1', '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        // never outlive the test process, even if it dies before its cleanup
+        const killChild = () => child.kill('SIGKILL');
+        process.on('exit', killChild);
+        child.once('exit', () => process.off('exit', killChild));
         let stderr = '';
         child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         const proc: ControllerProcess = {
