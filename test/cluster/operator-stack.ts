@@ -4,9 +4,10 @@
  * simulated node's reboot) and the agent, authenticated with a service-account token bound to
  * that node. Also: a signed repository of fake releases on loopback, and the operator's CRDs plus
  * what the agent needs from the deploy manifests (RBAC, own-node admission policy) installed in
- * the test cluster. Reusable by the controller's end-to-end tests.
+ * the test cluster; and the controller as a child process. Used by the operator's cluster tests
+ * and by `npm run demo:cluster`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,17 +20,17 @@ import { startApiServer, type ApiServer } from '../../updog/src/api/server.js';
 import { createLogger, type LogLevel } from '../../updog/src/common/log.js';
 import type { Manifest } from '../../updog/src/manifest/manifest.js';
 import { buildReleaseRepository, makeFakeRelease } from '../../tuf-repo-tools/src/index.js';
-import { startStaticServer, type StaticServer } from '../../updog/test/helpers/static-server.js';
-import type { TestCluster } from '../../test/cluster/cluster.js';
-import { ignoreConflict } from '../../test/cluster/cluster.js';
-import type { FleetMember } from '../../test/cluster/fleet.js';
-import { repoRoot } from '../../test/cluster/repo-root.js';
-import { DEFAULT_ARCH, DEFAULT_VARIANT } from '../../test/cluster/sim-host.js';
-import { waitFor } from '../../test/cluster/wait.js';
-import { NodeAgent } from '../src/agent/agent.js';
-import { nodeUpdateStore } from '../src/agent/node-update-store.js';
-import { AGENT_SA, DEFAULT_MANIFEST_OPTIONS, namespaceObject, operatorObjects } from '../src/deploy/manifests.js';
-import { crds } from '../src/model/crd.js';
+import { serveDirectory } from '../../tuf-repo-tools/src/serve/static-server.js';
+import type { TestCluster } from './cluster.js';
+import { ignoreConflict } from './cluster.js';
+import type { FleetMember } from './fleet.js';
+import { repoRoot } from './repo-root.js';
+import { DEFAULT_ARCH, DEFAULT_VARIANT } from './sim-host.js';
+import { waitFor } from './wait.js';
+import { NodeAgent } from '../../update-operator/src/agent/agent.js';
+import { nodeUpdateStore } from '../../update-operator/src/agent/node-update-store.js';
+import { AGENT_SA, DEFAULT_MANIFEST_OPTIONS, namespaceObject, operatorObjects } from '../../update-operator/src/deploy/manifests.js';
+import { crds } from '../../update-operator/src/model/crd.js';
 
 /** The agents' service account, as the DaemonSet runs them (update-operator/src/deploy/manifests.ts). */
 export const AGENT_SERVICE_ACCOUNT = { namespace: DEFAULT_MANIFEST_OPTIONS.namespace, name: AGENT_SA };
@@ -88,10 +89,10 @@ export async function startFakeRepository(releases: ReleaseSpec[]): Promise<Fake
       manifest.updates.push({ variant: DEFAULT_VARIANT, arch: DEFAULT_ARCH, version: r.version, maxVersion, waves: [], images: release.names });
     }
     const built = await buildReleaseRepository({ outDir: repoDir, manifest, targets });
-    const server: StaticServer = await startStaticServer(repoDir);
+    const server = await serveDirectory(repoDir);
     return {
-      metadataBaseUrl: `${server.url}/metadata/`,
-      targetsBaseUrl: `${server.url}/targets/`,
+      metadataBaseUrl: `${server.url}metadata/`,
+      targetsBaseUrl: `${server.url}targets/`,
       rootJsonPath: built.rootJsonPath,
       async close() {
         await server.close();
@@ -185,6 +186,54 @@ export async function startNodeStack(cluster: TestCluster, member: FleetMember, 
     async stop() {
       await stopAgent();
       await server.close();
+    },
+  };
+}
+
+export interface ControllerProcess {
+  identity: string;
+  child: ChildProcess;
+  /** stderr so far (JSON log lines). */
+  log(): string;
+  /** The replica's /metrics text (address from its start-up log line). */
+  metrics(): Promise<string>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface ControllerProcessOptions {
+  kubeconfigPath: string;
+  /** Namespace for the controller's Lease and Events. */
+  namespace: string;
+  identity: string;
+  policy: string;
+}
+
+/** Starts a controller replica (the real bin, child process) with a 1 s tick and short lease times. */
+export function startControllerProcess(opts: ControllerProcessOptions): ControllerProcess {
+  const bin = join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js');
+  const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, '--policy', opts.policy,
+    '--metrics-address', '127.0.0.1:0', '--tick', '1', '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // never outlive the process that started it, even if it dies before its cleanup
+  const killChild = () => child.kill('SIGKILL');
+  process.on('exit', killChild);
+  child.once('exit', () => process.off('exit', killChild));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return {
+    identity: opts.identity,
+    child,
+    log: () => stderr,
+    async metrics() {
+      const port = /"metrics":"127\.0\.0\.1:(\d+)"/.exec(stderr)?.[1];
+      if (port === undefined) throw new Error(`controller ${opts.identity} has not logged its metrics address yet`);
+      return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    },
+    kill: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await exited;
     },
   };
 }

@@ -11,7 +11,7 @@ import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { Signpost } from '../../updog/src/signpost/signpost.js';
 import { API_VERSION, GROUP, NODE_UPDATE, VERSION, type NodeUpdate, type NodeUpdateSpec } from '../src/model/api.js';
-import { AGENT_SERVICE_ACCOUNT, installOperatorApi, startFakeRepository, startNodeStack, type FakeRepository, type NodeStack } from './agent-harness.js';
+import { AGENT_SERVICE_ACCOUNT, installOperatorApi, startFakeRepository, startNodeStack, type FakeRepository, type NodeStack } from '../../test/cluster/operator-stack.js';
 
 const cluster = useTestCluster();
 const custom = cluster.kc.makeApiClient(CustomObjectsApi);

@@ -3,7 +3,6 @@
  * loopback, simulated nodes (test/cluster) each with the real host update API (updog serve, in
  * process) over its own disk image and the real agent, and the controller as child processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +24,7 @@ import { crds } from '../../src/model/crd.js';
 import type { TestCluster } from '../../../test/cluster/cluster.js';
 import { DEFAULT_ARCH, DEFAULT_VARIANT } from '../../../test/cluster/sim-host.js';
 import { startSimulatedFleet, type SimulatedFleet } from '../../../test/cluster/fleet.js';
-import { repoRoot } from '../../../test/cluster/repo-root.js';
+import { startControllerProcess, type ControllerProcess } from '../../../test/cluster/operator-stack.js';
 import { waitFor } from '../../../test/cluster/wait.js';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -85,15 +84,7 @@ export interface RolloutFixture {
   stop(): Promise<void>;
 }
 
-export interface ControllerProcess {
-  identity: string;
-  child: ChildProcess;
-  /** stderr so far (JSON log lines). */
-  log(): string;
-  /** The replica's /metrics text (address from its start-up log line). */
-  metrics(): Promise<string>;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
+export type { ControllerProcess };
 
 export interface RolloutOptions {
   /** Unique per test file: prefixes node names, label value, policy and namespace. */
@@ -229,32 +220,7 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
         return list.items.sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
       },
       startController(identity) {
-        const bin = join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js');
-        const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', cluster.kubeconfigPath, '--namespace', namespace, '--identity', identity, '--policy', policyName,
-          '--metrics-address', '127.0.0.1:0', '--tick', '1', '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
-        const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-        // never outlive the test process, even if it dies before its cleanup
-        const killChild = () => child.kill('SIGKILL');
-        process.on('exit', killChild);
-        child.once('exit', () => process.off('exit', killChild));
-        let stderr = '';
-        child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-        const proc: ControllerProcess = {
-          identity,
-          child,
-          log: () => stderr,
-          async metrics() {
-            const port = /"metrics":"127\.0\.0\.1:(\d+)"/.exec(stderr)?.[1];
-            if (port === undefined) throw new Error(`controller ${identity} has not logged its metrics address yet`);
-            return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-          },
-          kill: async (signal = 'SIGTERM') => {
-            if (child.exitCode !== null || child.signalCode !== null) return;
-            const exited = new Promise((r) => child.once('exit', r));
-            child.kill(signal);
-            await exited;
-          },
-        };
+        const proc = startControllerProcess({ kubeconfigPath: cluster.kubeconfigPath, namespace, identity, policy: policyName });
         controllers.push(proc);
         return proc;
       },
