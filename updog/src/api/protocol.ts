@@ -34,7 +34,7 @@ export interface CommandResult {
   timestamp: string;
   /** Error message when status is Failed. */
   error?: string;
-  /** For reboot: the boot id when it was requested (see StatusResponse.rebootPending). */
+  /** For reboot: the boot id it was requested in. */
   bootId?: string;
 }
 
@@ -49,6 +49,12 @@ export interface UpdateStatus {
   /** The inactive set's image once a prepare wrote it; null when nothing is staged. */
   stagingPartition: PartitionImage | null;
   mostRecentCommand: CommandResult | null;
+  /**
+   * The boot id in which a reboot was last requested successfully (null: none, or the host has no
+   * boot id). Kept apart from `mostRecentCommand` so later commands (a periodic refresh) cannot
+   * hide a reboot still to come; see StatusResponse.rebootPending.
+   */
+  rebootRequestedInBoot: string | null;
 }
 
 /** GET /updates/status: the persisted status plus live facts read from the disk. */
@@ -56,8 +62,10 @@ export interface StatusResponse extends UpdateStatus {
   /** The running image's set and version (from the disk and os-release), and the kernel's boot id. */
   running: { set: PartitionSetName; version: string; bootId: string };
   /**
-   * A reboot was requested in this very boot and has not happened yet: the running version is
-   * still the old one, which must not be mistaken for a rollback.
+   * A reboot was requested in this very boot (`rebootRequestedInBoot` is the running boot id) and
+   * has not happened yet, whatever commands ran since: the running version is still the old one,
+   * which must not be mistaken for a rollback nor taken as a lost reboot request. Always false on
+   * a host without a boot id (reboots cannot be told apart there).
    */
   rebootPending: boolean;
   /** Whether the running boot has been marked successful (signpost `successful` flag). */

@@ -29,7 +29,9 @@ import {
   applyRefresh,
   assertCommandAllowed,
   assertVersionAvailable,
+  rebootRequestedThisBoot,
   reconcileStatus,
+  recordRebootRequest,
 } from './state-rules.js';
 import { loadStatus, saveStatus } from './status-store.js';
 import type { HostFacts, UpdateHost } from './update-host.js';
@@ -76,11 +78,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
 
   function response(status: UpdateStatus, facts: HostFacts): StatusResponse {
-    const last = status.mostRecentCommand;
     return {
       ...status,
       running: { set: facts.activeSet, version: facts.running.version, bootId: facts.bootId },
-      rebootPending: running === 'reboot' || (last?.command === 'reboot' && last.status === 'Success' && last.bootId === facts.bootId),
+      rebootPending: running === 'reboot' || rebootRequestedThisBoot(status, facts.bootId),
       activeBootSuccessful: facts.activeBootSuccessful,
       commandInProgress: running,
     };
@@ -110,11 +111,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       case 'deactivate':
         await host.deactivate();
         return status;
-      case 'reboot':
-        // Record success first: a real reboot ends this process before the command returns.
-        await saveStatus(statusFile, withResult(status, command, { bootId: facts.bootId }));
+      case 'reboot': {
+        // Record the request first: a real reboot ends this process before the command returns.
+        const requested = recordRebootRequest(status, facts.bootId);
+        await saveStatus(statusFile, withResult(requested, command, { bootId: facts.bootId }));
         await host.reboot();
-        return status;
+        return requested;
+      }
       case 'mark-successful-boot':
         await host.markSuccessfulBoot();
         return status;

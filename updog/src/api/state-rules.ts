@@ -48,7 +48,18 @@ export function emptyStatus(): UpdateStatus {
     activePartition: null,
     stagingPartition: null,
     mostRecentCommand: null,
+    rebootRequestedInBoot: null,
   };
+}
+
+/** Records a reboot request made in boot `bootId` (an empty id cannot be told from the next boot's). */
+export function recordRebootRequest(status: UpdateStatus, bootId: string): UpdateStatus {
+  return { ...status, rebootRequestedInBoot: bootId === '' ? null : bootId };
+}
+
+/** Whether a reboot requested in the running boot `bootId` is still to come. */
+export function rebootRequestedThisBoot(status: UpdateStatus, bootId: string): boolean {
+  return bootId !== '' && status.rebootRequestedInBoot === bootId;
 }
 
 /** What the disk says right now (read under the lock, or at least not during a write). */

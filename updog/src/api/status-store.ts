@@ -28,10 +28,11 @@ export async function loadStatus(file: string): Promise<UpdateStatus> {
   if (!isUpdateStatus(parsed)) {
     throw new UserError(`status file ${file} does not hold an update status document; delete it to start from Idle`);
   }
-  return parsed;
+  // Files written before rebootRequestedInBoot existed record no reboot request.
+  return { ...parsed, rebootRequestedInBoot: parsed.rebootRequestedInBoot ?? null };
 }
 
-function isUpdateStatus(v: unknown): v is UpdateStatus {
+function isUpdateStatus(v: unknown): v is Omit<UpdateStatus, 'rebootRequestedInBoot'> & { rebootRequestedInBoot?: string | null } {
   if (typeof v !== 'object' || v === null) return false;
   const s = v as Record<string, unknown>;
   return (
@@ -41,7 +42,8 @@ function isUpdateStatus(v: unknown): v is UpdateStatus {
     'chosenUpdate' in s &&
     'activePartition' in s &&
     'stagingPartition' in s &&
-    'mostRecentCommand' in s
+    'mostRecentCommand' in s &&
+    (s.rebootRequestedInBoot === undefined || s.rebootRequestedInBoot === null || typeof s.rebootRequestedInBoot === 'string')
   );
 }
 

@@ -35,6 +35,10 @@ class MemoryHost implements UpdateHost {
   prepareError: Error | undefined;
   lockHeldElsewhere = false;
   healthy = true;
+  /** Like a real host: a reboot request returns and the host goes down later (`goDown`). */
+  rebootLater = false;
+  rebootError: Error | undefined;
+  rebootRequests = 0;
 
   async facts(): Promise<HostFacts> {
     return {
@@ -65,6 +69,12 @@ class MemoryHost implements UpdateHost {
     this.next = this.active;
   }
   async reboot(): Promise<void> {
+    if (this.rebootError) throw this.rebootError;
+    this.rebootRequests += 1;
+    if (!this.rebootLater) this.goDown();
+  }
+  /** The host goes down and boots the set next to boot. */
+  goDown(): void {
     this.boots += 1;
     this.active = this.next;
     this.successful = false;
@@ -141,6 +151,53 @@ describe('update API server', () => {
 
     const marked = await client.markSuccessfulBoot();
     expect(marked.activeBootSuccessful).toBe(true);
+  });
+
+  it('a reboot stays pending for the rest of its boot, whatever commands run before the host goes down', async () => {
+    host.rebootLater = true;
+    await client.refresh();
+    await client.prepare('1.1.0');
+    await client.activate();
+    const requested = await client.reboot();
+    expect(requested.rebootPending).toBe(true);
+    expect(requested.rebootRequestedInBoot).toBe('boot-0');
+    // the agent's periodic refresh, a report: none of them may make the reboot look lost
+    expect((await client.refresh()).rebootPending).toBe(true);
+    expect((await client.markSuccessfulBoot()).rebootPending).toBe(true);
+    const persisted = JSON.parse(await fs.readFile(statusFile, 'utf8')) as { rebootRequestedInBoot: string; mostRecentCommand: { command: string } };
+    expect(persisted).toMatchObject({ rebootRequestedInBoot: 'boot-0', mostRecentCommand: { command: 'mark-successful-boot' } });
+    // a restarted server reads the same from the file
+    await server.close();
+    server = await startApiServer({ socketPath: server.socketPath, statusFile, host, logger: createLogger('test', 'silent') });
+    expect((await client.status()).rebootPending).toBe(true);
+
+    host.goDown();
+    const after = await client.status();
+    expect(after.running).toEqual({ set: 'B', version: '1.1.0', bootId: 'boot-1' });
+    expect(after.rebootPending).toBe(false);
+    expect((await client.refresh()).rebootPending).toBe(false);
+    expect(host.rebootRequests).toBe(1);
+  });
+
+  it('a reboot request that fails is not pending', async () => {
+    host.rebootError = new UserError('reboot command exited 1');
+    const failed = await apiRefusal(client.reboot());
+    expect(failed.message).toBe('reboot command exited 1');
+    const s = await client.status();
+    expect(s.rebootPending).toBe(false);
+    expect(s.rebootRequestedInBoot).toBeNull();
+    expect(s.mostRecentCommand).toMatchObject({ command: 'reboot', status: 'Failed' });
+  });
+
+  it('reads a status file written before rebootRequestedInBoot existed as no reboot requested', async () => {
+    await client.refresh();
+    const old = JSON.parse(await fs.readFile(statusFile, 'utf8')) as Record<string, unknown>;
+    delete old['rebootRequestedInBoot'];
+    await fs.writeFile(statusFile, JSON.stringify(old));
+    const s = await client.status();
+    expect(s.rebootRequestedInBoot).toBeNull();
+    expect(s.rebootPending).toBe(false);
+    expect(s.updateState).toBe('Available');
   });
 
   it('deactivate takes Ready back to Staged', async () => {
