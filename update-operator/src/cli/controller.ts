@@ -94,7 +94,7 @@ export function registerControllerCommand(program: Command): void {
     .description('run the rollout controller (leader-elected; one replica acts at a time)')
     .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
     .addOption(new Option('--namespace <ns>', 'namespace of the leader Lease').env('POD_NAMESPACE').default('update-operator'))
-    .addOption(new Option('--identity <id>', 'this replica\'s name in the Lease').env('POD_NAME').default(`${hostname()}-${process.pid}`))
+    .addOption(new Option('--identity <id>', 'this replica\'s name in the Lease').env('POD_NAME').default(`${hostname()}-${process.pid}`, '<hostname>-<pid>'))
     .option('--policy <name>', 'UpdatePolicy to follow', DEFAULT_POLICY_NAME)
     .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz', '0.0.0.0:8080')
     .option('--lease-duration <seconds>', 'leader Lease duration', seconds, 15)
