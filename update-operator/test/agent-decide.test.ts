@@ -16,6 +16,7 @@ function host(over: HostOverrides = {}): StatusResponse {
     activePartition: { set: 'A', image: img(running), nextToBoot: state !== 'Ready' },
     stagingPartition: staged ? { set: 'B', image: img(staged), nextToBoot: state === 'Ready' } : null,
     mostRecentCommand: null,
+    rebootRequestedInBoot: null,
     running: { set: 'A', version: running, bootId: 'b1' },
     rebootPending: false,
     activeBootSuccessful: true,
@@ -39,8 +40,18 @@ describe('decideStep', () => {
     expect(decideStep(nu, host({ rebootPending: true }))).toEqual({ kind: 'wait', why: 'host reboot requested and not done yet' });
   });
 
-  it('Idle: only observes', () => {
+  it('Idle: observes, leaving a staged update alone', () => {
+    expect(decideStep(nodeUpdate({ desiredState: 'Idle' }, 1), host({ state: 'Idle' }))).toEqual({ kind: 'observe' });
+    expect(decideStep(nodeUpdate({ desiredState: 'Idle' }, 1), host({ state: 'Available', chosen: '1.1.0' }))).toEqual({ kind: 'observe' });
     expect(decideStep(nodeUpdate({ desiredState: 'Idle' }, 1), host({ state: 'Staged', staged: '1.1.0' }))).toEqual({ kind: 'observe' });
+  });
+
+  it('Idle on a host with an activated update (a failed or called-off update): deactivates it', () => {
+    const idle = nodeUpdate({ desiredState: 'Idle' }, 5, { observedGeneration: 4, rebootGeneration: 4 });
+    expect(decideStep(idle, host({ state: 'Ready', staged: '1.1.0' }))).toEqual({ kind: 'deactivate' });
+    // also while the reboot that timed out is still requested: it may never come
+    expect(decideStep(idle, host({ state: 'Ready', staged: '1.1.0', rebootPending: true }))).toEqual({ kind: 'deactivate' });
+    expect(decideStep(idle, host({ state: 'Staged', staged: '1.1.0', rebootPending: true }))).toEqual({ kind: 'observe' });
   });
 
   it('Staged: prepares the target unless that exact version is staged already', () => {

@@ -132,6 +132,9 @@ export class NodeAgent {
       switch (step.kind) {
         case 'observe':
           return await done(host);
+        case 'deactivate':
+          // Not answered until it is done: a failure fails the pass and the next one retries.
+          return await done(await api.deactivate());
         case 'fail': {
           const healthFailure = this.healthFailures.get(generation);
           throw new StepFailure(step.reason, healthFailure ? `${step.message} (health check failed: ${healthFailure})` : step.message);

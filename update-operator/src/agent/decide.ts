@@ -16,6 +16,8 @@ export type AgentStep =
   | { kind: 'wait'; why: string }
   /** Nothing to do for this spec but to say it was seen. */
   | { kind: 'observe' }
+  /** Idle spec on a host with an activated update (the update failed or was called off): undo activate. */
+  | { kind: 'deactivate' }
   /** Write targetVersion to the inactive set (refresh first so the host knows it). */
   | { kind: 'prepare'; version: string }
   /** Make targetVersion next to boot (preparing it first if needed), record the reboot, reboot. */
@@ -36,10 +38,14 @@ export function decideStep(nodeUpdate: NodeUpdate, host: StatusResponse): AgentS
   const status = nodeUpdate.status ?? {};
   if (status.observedGeneration === generation) return { kind: 'none' };
   if (host.commandInProgress) return { kind: 'wait', why: `host is running ${host.commandInProgress}` };
-  if (host.rebootPending) return { kind: 'wait', why: 'host reboot requested and not done yet' };
 
   const { desiredState, targetVersion } = nodeUpdate.spec;
-  if (desiredState === 'Idle') return { kind: 'observe' };
+  // The controller called the update off (it failed, e.g. the reboot never came): an activated
+  // update left behind would boot at the host's next unrelated reboot, so undo it, even with a
+  // reboot requested (it may never come; if it does, the old version boots as the controller now
+  // expects). A staged update is harmless (never booted by itself) and may serve the next attempt.
+  if (desiredState === 'Idle') return host.updateState === 'Ready' ? { kind: 'deactivate' } : { kind: 'observe' };
+  if (host.rebootPending) return { kind: 'wait', why: 'host reboot requested and not done yet' };
   if (!targetVersion) {
     const reason = desiredState === 'Staged' ? 'PrepareFailed' : 'ActivateFailed';
     return { kind: 'fail', reason, message: `spec.desiredState is ${desiredState} but spec.targetVersion is empty` };
