@@ -9,6 +9,7 @@ import { waitFor } from '../../test/cluster/wait.js';
 import { createDeploymentWithPdb } from '../../test/cluster/workloads.js';
 import { NEW, OLD, startRolloutFixture, type RolloutFixture } from './helpers/rollout-fixture.js';
 import type { NodeUpdate } from '../src/model/api.js';
+import { UpdateApiClient } from '../../updog/src/api/client.js';
 
 const cluster = useTestCluster();
 const core = cluster.kc.makeApiClient(CoreV1Api);
@@ -108,6 +109,17 @@ describe('a node that never comes back', () => {
     expect(done.status?.attempts).toBe(1);
     expect(done.status?.nextAttemptAt).toBeDefined();
     expect((await core.readNode({ name: 'hung-1' })).spec?.unschedulable).toBeFalsy();
+    // the update called off is deactivated: the next unrelated reboot boots the old version
+    const hungApi = new UpdateApiClient(f.hosts[0]!.api.socketPath);
+    await waitFor(async () => (await hungApi.status()).updateState === 'Staged', { what: 'hung-1 deactivated', timeoutMs: 30_000 });
+    const hungHost = await hungApi.status();
+    expect(hungHost.activePartition).toMatchObject({ image: { version: OLD }, nextToBoot: true });
+    expect(hungHost.stagingPartition).toMatchObject({ image: { version: NEW }, nextToBoot: false });
+    expect(hungHost.mostRecentCommand).toMatchObject({ command: 'deactivate', status: 'Success' });
+    const hungNu = (await f.nodeUpdates())[0]!;
+    expect(hungNu.spec.desiredState).toBe('Idle');
+    expect(hungNu.status).toMatchObject({ observedGeneration: hungNu.metadata.generation, hostState: 'Staged' });
+    expect(f.hosts.map((h) => h.rebootRequests)).toEqual([1, 1]);
   });
 });
 
@@ -247,6 +259,8 @@ describe('an image that fails its health check', () => {
     expect(failed1.status?.lastFailure).toMatchObject({ reason: 'RolledBack', version: NEW });
     expect(failed1.status?.nextAttemptAt).toBeUndefined();
     await waitFor(async () => (await f.nodeUpdates()).find((nu) => nu.metadata.name === n1)?.status?.currentVersion === OLD, { what: `${n1} back on ${OLD}` });
+    // the update's reboot, then the agent's reboot to fall back from the unhealthy image
+    expect(f.hosts[0]?.rebootRequests).toBe(2);
     expect((await core.readNode({ name: n1 })).spec?.unschedulable).toBeFalsy();
 
     const policyStatus = async () =>

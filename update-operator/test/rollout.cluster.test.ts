@@ -104,6 +104,9 @@ describe('rollout across 5 simulated nodes', () => {
     const nus = await f.nodeUpdates();
     expect(nus.map((nu) => [nu.spec.desiredState, nu.status?.attempts, nu.status?.stagedVersion ?? null])).toEqual(Array(5).fill(['Idle', 0, null]));
     expect(nus.every((nu) => nu.metadata.ownerReferences?.[0]?.kind === 'Node')).toBe(true);
+    // one reboot per node, though every agent refreshed while its reboot was pending (a second
+    // request would use up the new image's single boot try)
+    expect(f.hosts.map((h) => h.rebootRequests)).toEqual([1, 1, 1, 1, 1]);
 
     // metrics: every node counted on the new version
     const text = await controller.metrics();

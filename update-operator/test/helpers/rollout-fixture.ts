@@ -59,6 +59,8 @@ export async function installCrds(cluster: TestCluster): Promise<void> {
 
 export interface RolloutHost {
   name: string;
+  /** Reboot requests the host's update API received (one per update; two when the agent rolls back a failed health check). */
+  rebootRequests: number;
   api: ApiServer;
   agent: NodeAgent;
 }
@@ -131,22 +133,18 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
 
     const hosts: RolloutHost[] = [];
     for (const { node, host } of fleet.members) {
-      let rebooting: Promise<void> | undefined;
+      const rolloutHost = { name: node.name, rebootRequests: 0 };
       const updateHost = createUpdateHost({
         paths: { config: host.updogConfig, osRelease: host.osRelease, rootJson: built.rootJsonPath, metadataCache: join(host.dir, 'metadata-cache') },
         disk: { disk: host.diskImage, activeSetFile: host.activeSetFile },
         lockFile: join(host.dir, 'updog.lock'),
-        // like a real reboot, the request returns and the host goes down a moment later; a host
-        // already going down ignores further requests
+        // like a real reboot, the request returns and the host goes down a moment later
         reboot: async () => {
+          rolloutHost.rebootRequests += 1;
           if (opts.hungNodes?.includes(node.name)) return;
-          rebooting ??= new Promise<void>((resolve) => setTimeout(resolve, 100))
-            .then(() => node.reboot())
-            .then(
-              () => undefined,
-              (err: Error) => logger.error({ node: node.name, err: err.message }, 'sim reboot failed'),
-            )
-            .finally(() => (rebooting = undefined));
+          setTimeout(() => {
+            node.reboot().catch((err: Error) => logger.error({ node: node.name, err: err.message }, 'sim reboot failed'));
+          }, 100);
         },
         healthCheck: async () => {
           if (node.booted.bad) throw new Error(`image ${node.booted.version} is bad`);
@@ -156,9 +154,9 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
       });
       const socketPath = join(host.dir, 'api.sock');
       const api = await startApiServer({ socketPath, statusFile: join(host.dir, 'api-status.json'), host: updateHost, logger });
-      const agent = new NodeAgent({ api: new UpdateApiClient(socketPath), store: nodeUpdateStore(cluster.kc, node.name), logger: logger.child({ node: node.name }), heartbeatMs: 1000, refreshMs: 600_000 });
+      const agent = new NodeAgent({ api: new UpdateApiClient(socketPath), store: nodeUpdateStore(cluster.kc, node.name), logger: logger.child({ node: node.name }), heartbeatMs: 1000, refreshMs: 2000 });
       await agent.start();
-      hosts.push({ name: node.name, api, agent });
+      hosts.push(Object.assign(rolloutHost, { api, agent }));
       cleanups.push(async () => {
         await agent.stop();
         await api.close();
