@@ -5,24 +5,22 @@
  * Why our own frame parser: no maintained npm package decodes LZ4 *frames* as a stream.
  * `lz4-napi` decodes whole frames only (memory grows with the image) and `lz4` (node-lz4) ignores
  * the block-dependence flag, so `lz4 -BD` files come out wrong. Blocks are decoded by
- * `decodeLz4Block` (see there for why not lz4-napi's block decoder); linked blocks get the
- * previous 64 KiB of output as history. xxh32 checksums come from xxhash-wasm (3.3 GB/s).
+ * `Lz4BlockDecoder` (see there for why not lz4-napi's block decoder), which gives linked blocks
+ * the previous 64 KiB of output as history. xxh32 checksums come from xxhash-wasm (3.3 GB/s).
  *
  * Memory stays flat whatever the image size: the generator is pull-based, so a slow consumer
  * stops the reads from the source, and output blocks are decoded into a fixed ring of
- * `OUTPUT_BUFFERS` buffers instead of a new buffer per block.
+ * `OUTPUT_BUFFERS` windows instead of a new buffer per block.
  */
 import xxhash from 'xxhash-wasm';
 import { UserError } from '../common/errors.js';
 import { ByteQueue } from './byte-queue.js';
-import { decodeLz4Block, Lz4BlockError } from './lz4-block.js';
+import { LZ4_HISTORY, Lz4BlockDecoder, Lz4BlockError } from './lz4-block.js';
 
 export const LZ4_FRAME_MAGIC = 0x184d2204;
 const LEGACY_MAGIC = 0x184c2102;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
-/** Linked blocks may refer back this far into earlier blocks' output. */
-const HISTORY = 64 * 1024;
 const UNCOMPRESSED_BIT = 0x80000000;
 /**
  * Output ring size. A yielded block stays intact until the consumer asks for the
@@ -109,7 +107,7 @@ export async function* decodeLz4Frames(source: AsyncIterable<Uint8Array>): Async
     if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
       const size = (await reader.take(4, 'skippable frame size')).readUInt32LE(0);
       for (let left = size; left > 0; ) {
-        const chunk = Math.min(left, HISTORY);
+        const chunk = Math.min(left, LZ4_HISTORY);
         await reader.take(chunk, 'skippable frame');
         left -= chunk;
       }
@@ -150,11 +148,7 @@ async function readDescriptor(reader: FrameReader, hasher: Hasher): Promise<Fram
 
 async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher: Hasher): AsyncGenerator<Buffer, void, undefined> {
   const contentHash = frame.contentChecksum ? hasher.create32(0) : undefined;
-  const scratch = Buffer.allocUnsafe(frame.blockMaxSize); // compressed input, reused for every block
-  // Each output buffer has room for the history (linked blocks) in front of the block.
-  const ring = Array.from({ length: OUTPUT_BUFFERS }, () => Buffer.allocUnsafe(HISTORY + frame.blockMaxSize));
-  let blockIndex = 0;
-  let history: Buffer | undefined; // last <= 64 KiB of output, which a linked block may refer to
+  const decoder = new Lz4BlockDecoder(frame.blockMaxSize, OUTPUT_BUFFERS);
   let produced = 0n;
   for (;;) {
     const word = (await reader.take(4, 'block header')).readUInt32LE(0);
@@ -162,32 +156,25 @@ async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher
     const size = (word & ~UNCOMPRESSED_BIT) >>> 0;
     const stored = (word & UNCOMPRESSED_BIT) !== 0;
     if (size > frame.blockMaxSize) reader.fail(`block of ${size} bytes exceeds the frame's maximum ${frame.blockMaxSize}`);
-    await reader.takeInto(scratch, 0, size, 'block');
-    const data = scratch.subarray(0, size);
+    await reader.takeInto(decoder.input, 0, size, 'block');
     if (frame.blockChecksum) {
       const expected = (await reader.take(4, 'block checksum')).readUInt32LE(0);
-      if (hasher.h32Raw(data, 0) >>> 0 !== expected) reader.fail('block checksum mismatch');
+      if (hasher.h32Raw(decoder.input.subarray(0, size), 0) >>> 0 !== expected) reader.fail('block checksum mismatch');
     }
-    const linked = !frame.independentBlocks && history !== undefined;
-    const start = linked ? history!.length : 0;
-    const window = ring[blockIndex++ % OUTPUT_BUFFERS]!;
-    if (linked) history!.copy(window, 0);
-    let end: number;
+    const linked = !frame.independentBlocks;
+    let out: Buffer;
     if (stored) {
-      data.copy(window, start);
-      end = start + size;
+      out = decoder.store(size, linked);
     } else {
       try {
-        end = decodeLz4Block(data, window, start);
+        out = decoder.decode(size, linked);
       } catch (err) {
         if (!(err instanceof Lz4BlockError)) throw err;
         reader.fail(`block does not decode (${err.message})`);
       }
     }
-    const out = window.subarray(start, end);
     contentHash?.update(out);
     produced += BigInt(out.length);
-    if (!frame.independentBlocks) history = window.subarray(Math.max(0, end - HISTORY), end);
     if (out.length > 0) yield out;
   }
   if (frame.contentSize !== undefined && produced !== frame.contentSize) {

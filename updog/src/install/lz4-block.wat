@@ -1,0 +1,99 @@
+;; LZ4 block decoder (https://github.com/lz4/lz4/blob/dev/doc/lz4_Block_format.md) in WebAssembly.
+;; The bytes embedded in lz4-block-wasm.ts are this file compiled: after editing it, run
+;; `node updog/src/install/lz4-block-wasm.build.mjs` (a unit test checks that the two match).
+;;
+;; decode(src, srcEnd, base, out, outEnd) decodes the block at [src, srcEnd) into memory at `out`
+;; and returns the end of the output, or a negative error code (named in lz4-block.ts). Matches
+;; may reach back to `base` (linked blocks find the previous output in [base, out)), not before.
+;;
+;; Speed comes from "wild" copies, as in the reference decoder: short literal runs and matches
+;; are copied 32 bytes at a time even when shorter, so the caller leaves 64 writable bytes after
+;; `outEnd` and 64 readable bytes after `srcEnd`. Bytes past the returned end are junk.
+(module
+  (import "env" "memory" (memory 1))
+  (func (export "decode")
+    (param $s i32) (param $srcEnd i32) (param $base i32) (param $o i32) (param $outEnd i32)
+    (result i32)
+    (local $token i32) (local $len i32) (local $b i32) (local $off i32) (local $from i32) (local $end i32)
+    (loop $sequence
+      (if (i32.ge_u (local.get $s) (local.get $srcEnd)) (then (return (i32.const -1))))
+      (local.set $token (i32.load8_u (local.get $s)))
+      (local.set $s (i32.add (local.get $s) (i32.const 1)))
+      ;; literal length: 4 bits; 15 means more bytes follow, up to one that is not 255
+      (local.set $len (i32.shr_u (local.get $token) (i32.const 4)))
+      (if (i32.eq (local.get $len) (i32.const 15))
+        (then
+          (loop $more
+            (if (i32.ge_u (local.get $s) (local.get $srcEnd)) (then (return (i32.const -2))))
+            (local.set $b (i32.load8_u (local.get $s)))
+            (local.set $s (i32.add (local.get $s) (i32.const 1)))
+            (local.set $len (i32.add (local.get $len) (local.get $b)))
+            (br_if $more (i32.eq (local.get $b) (i32.const 255))))))
+      (if (local.get $len)
+        (then
+          (if (i32.gt_u (local.get $len) (i32.sub (local.get $srcEnd) (local.get $s))) (then (return (i32.const -3))))
+          (if (i32.gt_u (local.get $len) (i32.sub (local.get $outEnd) (local.get $o))) (then (return (i32.const -4))))
+          (if (i32.le_u (local.get $len) (i32.const 32))
+            (then
+              (v128.store (local.get $o) (v128.load (local.get $s)))
+              (v128.store offset=16 (local.get $o) (v128.load offset=16 (local.get $s))))
+            (else (memory.copy (local.get $o) (local.get $s) (local.get $len))))
+          (local.set $s (i32.add (local.get $s) (local.get $len)))
+          (local.set $o (i32.add (local.get $o) (local.get $len)))))
+      ;; the last sequence has literals only
+      (if (i32.eq (local.get $s) (local.get $srcEnd)) (then (return (local.get $o))))
+      (if (i32.lt_u (i32.sub (local.get $srcEnd) (local.get $s)) (i32.const 2)) (then (return (i32.const -5))))
+      (local.set $off (i32.load16_u (local.get $s)))
+      (local.set $s (i32.add (local.get $s) (i32.const 2)))
+      (if (i32.eqz (local.get $off)) (then (return (i32.const -6))))
+      (local.set $len (i32.and (local.get $token) (i32.const 15)))
+      (if (i32.eq (local.get $len) (i32.const 15))
+        (then
+          (loop $more
+            (if (i32.ge_u (local.get $s) (local.get $srcEnd)) (then (return (i32.const -7))))
+            (local.set $b (i32.load8_u (local.get $s)))
+            (local.set $s (i32.add (local.get $s) (i32.const 1)))
+            (local.set $len (i32.add (local.get $len) (local.get $b)))
+            (br_if $more (i32.eq (local.get $b) (i32.const 255))))))
+      (local.set $len (i32.add (local.get $len) (i32.const 4)))
+      (if (i32.gt_u (local.get $off) (i32.sub (local.get $o) (local.get $base))) (then (return (i32.const -8))))
+      (if (i32.gt_u (local.get $len) (i32.sub (local.get $outEnd) (local.get $o))) (then (return (i32.const -4))))
+      (local.set $from (i32.sub (local.get $o) (local.get $off)))
+      (local.set $end (i32.add (local.get $o) (local.get $len)))
+      (if (i32.ge_u (local.get $off) (i32.const 16))
+        (then
+          ;; 16 bytes apart or more: each 16-byte load reads only bytes already final
+          (if (i32.le_u (local.get $len) (i32.const 32))
+            (then
+              (v128.store (local.get $o) (v128.load (local.get $from)))
+              (v128.store offset=16 (local.get $o) (v128.load offset=16 (local.get $from))))
+            (else
+              (if (i32.ge_u (local.get $off) (local.get $len))
+                (then (memory.copy (local.get $o) (local.get $from) (local.get $len)))
+                (else
+                  (loop $chunk
+                    (v128.store (local.get $o) (v128.load (local.get $from)))
+                    (local.set $o (i32.add (local.get $o) (i32.const 16)))
+                    (local.set $from (i32.add (local.get $from) (i32.const 16)))
+                    (br_if $chunk (i32.lt_u (local.get $o) (local.get $end)))))))))
+        (else
+          ;; a pattern shorter than 16 bytes that the match repeats: a forward byte copy for
+          ;; short matches; long ones double the stretch already written with each block copy
+          (if (i32.le_u (local.get $len) (i32.const 32))
+            (then
+              (loop $byte
+                (i32.store8 (local.get $o) (i32.load8_u (local.get $from)))
+                (local.set $o (i32.add (local.get $o) (i32.const 1)))
+                (local.set $from (i32.add (local.get $from) (i32.const 1)))
+                (br_if $byte (i32.lt_u (local.get $o) (local.get $end)))))
+            (else
+              (loop $double
+                (local.set $b (i32.sub (local.get $o) (local.get $from)))
+                (if (i32.gt_u (local.get $b) (i32.sub (local.get $end) (local.get $o)))
+                  (then (local.set $b (i32.sub (local.get $end) (local.get $o)))))
+                (memory.copy (local.get $o) (local.get $from) (local.get $b))
+                (local.set $o (i32.add (local.get $o) (local.get $b)))
+                (br_if $double (i32.lt_u (local.get $o) (local.get $end))))))))
+      (local.set $o (local.get $end))
+      (br $sequence))
+    (unreachable)))
