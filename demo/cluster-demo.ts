@@ -40,9 +40,13 @@ async function main(): Promise<void> {
     say(`At most ${outcome.maxCordoned} node cordoned at once (budget ${outcome.budget}); the workload never had fewer than ${outcome.minReadyPods} Ready pods (PDB minAvailable ${outcome.pdbMinAvailable}).`);
     say(`Kept in ${workDir}: outcome.json (what was observed) and update-policy.json; the cluster itself is stopped and removed.`);
     if (updated !== outcome.nodes.length) process.exitCode = 1;
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+    process.exitCode = 130;
   } finally {
     await cluster?.stop();
   }
+  if (abort.signal.aborted) say('Interrupted: the controller, the nodes and the control plane are stopped and removed.');
 }
 
 main().catch((err: unknown) => {

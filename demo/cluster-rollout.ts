@@ -16,7 +16,7 @@ import { OS_VERSION_LABEL } from '../test/cluster/sim-node.js';
 import { waitFor } from '../test/cluster/wait.js';
 import { createDeploymentWithPdb } from '../test/cluster/workloads.js';
 import { say, step } from './narrate.js';
-import { createLiveView, rowReason, type NodeRow, type PdbView } from './rollout-view.js';
+import { createLiveView, rowReason, type NodeRow, type PdbView, type ViewOutput } from './rollout-view.js';
 
 export const OLD = '1.0.0';
 export const NEW = '1.1.0';
@@ -31,7 +31,7 @@ export interface ClusterRolloutOptions {
   /** The demo's working directory: the policy and the outcome are written here. */
   workDir: string;
   /** Where the live view is drawn. */
-  out: NodeJS.WriteStream;
+  out: ViewOutput;
   /** Aborting stops the rollout and tears everything down. */
   signal?: AbortSignal;
   /** Give up waiting for the rollout after this long (default 240 s). */

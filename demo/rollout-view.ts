@@ -64,12 +64,18 @@ export function renderTable(rows: NodeRow[], pdb: PdbView): string[] {
   return [line(COLUMNS.map(([, title]) => title)), ...rows.map((r) => line(COLUMNS.map(([key]) => cell(r, key)))), pdbLine(pdb)];
 }
 
+/** Where the view is drawn: a terminal (redrawn in place) or any text sink. */
+export interface ViewOutput {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
 export interface LiveView {
   update(rows: NodeRow[], pdb: PdbView): void;
 }
 
 /** Redraws the table in place on a TTY; otherwise appends a line per changed row or PDB count. */
-export function createLiveView(out: NodeJS.WriteStream, startedAt = Date.now()): LiveView {
+export function createLiveView(out: ViewOutput, startedAt = Date.now()): LiveView {
   let drawnLines = 0;
   const lastRows = new Map<string, string>();
   let lastPdb = '';
