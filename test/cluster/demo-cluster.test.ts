@@ -67,7 +67,7 @@ describe('cluster demo', () => {
   it('the compiled script, interrupted mid-rollout, stops every process and removes its temp dirs', { timeout: 240_000 }, async () => {
     // every temp dir the demo makes (its own, the control plane's, the fleet's, the repository's) lands here
     const tmp = tempDir('demo-cluster-sigint-');
-    const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'demo', 'cluster-demo.js')], {
+    const child = spawn(process.execPath, [join(repoRoot(), 'dist/demo/cluster-demo.js')], {
       env: { ...process.env, TMPDIR: tmp },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
