@@ -68,6 +68,7 @@ export function renderTable(rows: NodeRow[], pdb: PdbView): string[] {
 export interface ViewOutput {
   write(text: string): unknown;
   isTTY?: boolean;
+  columns?: number;
 }
 
 export interface LiveView {
@@ -83,7 +84,9 @@ export function createLiveView(out: ViewOutput, startedAt = Date.now()): LiveVie
     update(rows, pdb) {
       const elapsed = `${((Date.now() - startedAt) / 1000).toFixed(1)}s`;
       if (out.isTTY === true) {
-        const lines = [...renderTable(rows, pdb), `elapsed ${elapsed}`];
+        // a wrapped line would throw off the cursor movement of the next redraw
+        const width = (out.columns ?? Infinity) - 1;
+        const lines = [...renderTable(rows, pdb), `elapsed ${elapsed}`].map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
         // cursor up over the previous drawing, clear to the end of the screen, draw again
         out.write(`${drawnLines > 0 ? `\x1b[${drawnLines}A\x1b[0J` : ''}${lines.join('\n')}\n`);
         drawnLines = lines.length;
