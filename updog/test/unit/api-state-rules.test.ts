@@ -7,7 +7,9 @@ import {
   assertCommandAllowed,
   assertVersionAvailable,
   emptyStatus,
+  rebootRequestedThisBoot,
   reconcileStatus,
+  recordRebootRequest,
   type DiskFacts,
 } from '../../src/api/state-rules.js';
 
@@ -108,5 +110,21 @@ describe('reconcileStatus', () => {
   it('a persisted Ready without a staged image is not trusted', () => {
     const s = reconcileStatus({ ...emptyStatus(), updateState: 'Ready' }, facts());
     expect(s.updateState).toBe('Idle');
+  });
+});
+
+describe('reboot requests', () => {
+  it('are pending for the rest of the boot they were made in, and not after it', () => {
+    const requested = recordRebootRequest(emptyStatus(), 'boot-7');
+    expect(requested.rebootRequestedInBoot).toBe('boot-7');
+    expect(rebootRequestedThisBoot(requested, 'boot-7')).toBe(true);
+    expect(rebootRequestedThisBoot(requested, 'boot-8')).toBe(false);
+    expect(rebootRequestedThisBoot(emptyStatus(), 'boot-7')).toBe(false);
+  });
+
+  it('are never pending on a host without a boot id (the next boot would look the same)', () => {
+    const requested = recordRebootRequest(emptyStatus(), '');
+    expect(requested.rebootRequestedInBoot).toBeNull();
+    expect(rebootRequestedThisBoot(requested, '')).toBe(false);
   });
 });
