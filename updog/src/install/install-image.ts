@@ -1,12 +1,15 @@
 /**
  * One image, end to end: HTTP body -> signed length cap + sha256 over the compressed bytes ->
- * LZ4 frame decode -> positioned writes into the partition -> fsync. The caller marks the set
- * valid only after this returns: it returns only once the whole download matched its signed hash.
+ * LZ4 frame decode -> positioned writes into the partition -> fsync. The decode half runs
+ * beside the download (decode-stage.ts). The caller marks the set valid only after this
+ * returns: it returns only once the whole download matched its signed hash and the decoder
+ * has written and synced every byte.
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
-import { decodeLz4Frames, Lz4FrameError } from './lz4-frame.js';
-import { PartitionWriter, type PartitionExtent } from './partition-writer.js';
+import { startDecodeStage } from './decode-stage.js';
+import { Lz4FrameError } from './lz4-frame.js';
+import type { PartitionExtent } from './partition-writer.js';
 import type { ProgressListener } from './progress.js';
 import { youngGarbageCollector } from './young-gc.js';
 import { DownloadVerificationError, openHttpBody, verifyTargetBytes, type ExpectedTarget } from './verified-download.js';
@@ -47,32 +50,32 @@ export async function installImage(o: InstallImageOptions): Promise<InstalledIma
     releaseChunks(n);
     progress();
   });
-  const writer = new PartitionWriter(o.disk, o.partition);
+  const decoder = startDecodeStage({ disk: o.disk, partition: o.partition, ...(o.onBlockWritten === undefined ? {} : { onBlockWritten: o.onBlockWritten }) });
   try {
     try {
-      for await (const block of decodeLz4Frames(verified)) {
-        await writer.write(block);
-        o.onBlockWritten?.(writer.bytesWritten);
+      for await (const chunk of verified) {
+        await decoder.push(chunk);
+        // After a decode error, read on (still capped at the signed length): a download that is
+        // not the signed file explains a decode error better than the decoder can.
+        if (decoder.failure !== undefined && !(decoder.failure instanceof Lz4FrameError)) break;
       }
-    } catch (err) {
-      await writer.settle();
-      // A download that is not the signed file explains a decode error better than the decoder
-      // can: read the rest (still capped at the signed length) and report the hash mismatch.
-      if (!(err instanceof Lz4FrameError)) throw err;
-      await drain(verified).catch((downloadErr: unknown) => {
-        throw downloadErr instanceof DownloadVerificationError ? new DownloadVerificationError(downloadErr.message, { cause: err }) : downloadErr;
-      });
-      throw new Lz4FrameError(`${o.source.name}: ${err.message}`, { cause: err });
+    } catch (downloadErr) {
+      decoder.abort(downloadErr as Error);
+      const decodeErr = await decoder.result.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (decodeErr instanceof Lz4FrameError && downloadErr instanceof DownloadVerificationError) {
+        throw new DownloadVerificationError(downloadErr.message, { cause: decodeErr });
+      }
+      throw downloadErr;
     }
-    const writtenBytes = await writer.finish();
+    decoder.end();
+    const writtenBytes = await decoder.result.catch((err: unknown) => {
+      throw err instanceof Lz4FrameError ? new Lz4FrameError(`${o.source.name}: ${err.message}`, { cause: err }) : err;
+    });
     return { downloadedBytes: downloaded, writtenBytes };
   } finally {
     http.close();
-  }
-}
-
-async function drain(source: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of source) {
-    // reading to the end runs the length and hash checks
   }
 }

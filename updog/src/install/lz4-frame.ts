@@ -48,14 +48,15 @@ function xxh(): Promise<Hasher> {
 
 /** Pull-based reader over the source chunks that tracks its input offset for error messages. */
 class FrameReader {
-  private readonly queue = new ByteQueue();
+  private readonly queue: ByteQueue;
   private readonly input: AsyncIterator<Uint8Array>;
   private sourceDone = false;
   /** Input offset of the next unread byte. */
   offset = 0;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  constructor(source: AsyncIterable<Uint8Array>, onInputConsumed?: (chunk: Uint8Array) => void) {
     this.input = source[Symbol.asyncIterator]();
+    this.queue = new ByteQueue(onInputConsumed);
   }
 
   /** Pulls from the source until `n` bytes are queued; false if the source ends first. */
@@ -96,10 +97,14 @@ class FrameReader {
  * decompressed bytes block by block. A yielded buffer is reused `OUTPUT_BUFFERS` blocks later:
  * copy it to keep it longer. Throws `Lz4FrameError` on any malformed input, on a
  * checksum mismatch, and when the input ends early or holds trailing garbage.
+ * `onInputConsumed` gets back each source chunk once the decoder no longer needs it (for reuse).
  */
-export async function* decodeLz4Frames(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer, void, undefined> {
+export async function* decodeLz4Frames(
+  source: AsyncIterable<Uint8Array>,
+  onInputConsumed?: (chunk: Uint8Array) => void,
+): AsyncGenerator<Buffer, void, undefined> {
   const hasher = await xxh();
-  const reader = new FrameReader(source);
+  const reader = new FrameReader(source, onInputConsumed);
   let frames = 0;
   while (await reader.fill(1)) {
     if (!(await reader.fill(4))) reader.fail('trailing bytes after the last frame');
@@ -123,7 +128,7 @@ export async function* decodeLz4Frames(source: AsyncIterable<Uint8Array>): Async
 }
 
 async function readDescriptor(reader: FrameReader, hasher: Hasher): Promise<FrameDescriptor> {
-  const head = await reader.take(2, 'frame descriptor');
+  const head = Buffer.from(await reader.take(2, 'frame descriptor')); // a copy: used after the next take
   const flg = head[0]!;
   const bd = head[1]!;
   if (flg >> 6 !== 1) reader.fail(`unsupported frame version ${flg >> 6}`);

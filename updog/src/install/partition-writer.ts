@@ -3,8 +3,13 @@
  * increasing offsets, on a file descriptor shared by the whole update. One write is kept in
  * flight while the caller decodes the next block, so decoding and disk I/O overlap.
  */
-import type { FileHandle } from 'node:fs/promises';
 import { UserError } from '../common/errors.js';
+
+/** What the writer needs of the disk: positioned writes and fsync (a `FileHandle` is one). */
+export interface PositionalFile {
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  sync(): Promise<void>;
+}
 
 export interface PartitionExtent {
   /** Byte offset of the partition on the disk. */
@@ -23,7 +28,7 @@ export class PartitionWriter {
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly disk: FileHandle,
+    private readonly disk: PositionalFile,
     private readonly partition: PartitionExtent,
   ) {}
 
@@ -64,7 +69,7 @@ export class PartitionWriter {
   }
 }
 
-async function writeFully(disk: FileHandle, data: Buffer, position: number): Promise<void> {
+async function writeFully(disk: PositionalFile, data: Buffer, position: number): Promise<void> {
   for (let done = 0; done < data.length; ) {
     const { bytesWritten } = await disk.write(data, done, data.length - done, position + done);
     if (bytesWritten === 0) throw new Error(`short write at byte ${position + done}`);

@@ -9,12 +9,41 @@ import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeLz4Frame } from '../../../tuf-repo-tools/src/image/lz4-pack.js';
 import { createLogger } from '../../src/common/log.js';
-import { installImage } from '../../src/install/install-image.js';
-import { Lz4FrameError } from '../../src/install/lz4-frame.js';
-import { PartitionOverflowError, PartitionWriter } from '../../src/install/partition-writer.js';
+import * as sourceDecodeStage from '../../src/install/decode-stage.js';
+import * as sourceInstallImage from '../../src/install/install-image.js';
+import * as sourceLz4Frame from '../../src/install/lz4-frame.js';
+import * as sourcePartitionWriter from '../../src/install/partition-writer.js';
 import { formatBytes, formatProgressLine, progressFigures, progressReporter, type ProgressSnapshot } from '../../src/install/progress.js';
-import { DownloadVerificationError, verifyTargetBytes } from '../../src/install/verified-download.js';
+import * as sourceVerifiedDownload from '../../src/install/verified-download.js';
 import { tempDir, type TempDir } from '../helpers/temp-dir.js';
+
+const { PartitionOverflowError, PartitionWriter } = sourcePartitionWriter;
+const { DownloadVerificationError, verifyTargetBytes } = sourceVerifiedDownload;
+
+/**
+ * The install runs its decoder inline from the TypeScript sources and on a worker thread from
+ * the compiled build (decode-stage.ts): both are tested, each with its own module graph (error
+ * classes included). The compiled side needs `npm run build` first (`npm test` does it).
+ */
+const dist = (file: string): string => new URL(`../../../dist/updog/src/install/${file}`, import.meta.url).href;
+const builds = [
+  {
+    build: 'inline decoder (TypeScript sources)',
+    worker: false,
+    load: async () => ({ ...sourceDecodeStage, ...sourceInstallImage, ...sourceLz4Frame, ...sourcePartitionWriter, ...sourceVerifiedDownload }),
+  },
+  {
+    build: 'worker-thread decoder (compiled dist/)',
+    worker: true,
+    load: async () => ({
+      ...((await import(dist('decode-stage.js'))) as typeof sourceDecodeStage),
+      ...((await import(dist('install-image.js'))) as typeof sourceInstallImage),
+      ...((await import(dist('lz4-frame.js'))) as typeof sourceLz4Frame),
+      ...((await import(dist('partition-writer.js'))) as typeof sourcePartitionWriter),
+      ...((await import(dist('verified-download.js'))) as typeof sourceVerifiedDownload),
+    }),
+  },
+];
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 async function* chunks(...parts: Buffer[]): AsyncGenerator<Buffer> {
@@ -82,13 +111,15 @@ describe('PartitionWriter', () => {
   });
 });
 
-describe('installImage over loopback HTTP', () => {
+describe.each(builds)('installImage over loopback HTTP, $build', ({ worker, load }) => {
+  let m: Awaited<ReturnType<typeof load>>;
   let dir: TempDir;
   let server: Server;
   let url: string;
   let body: Buffer = Buffer.alloc(0);
   const dispatcher = new Agent({ bodyTimeout: 5000, headersTimeout: 5000 });
   beforeAll(async () => {
+    m = await load();
     dir = tempDir();
     server = createServer((req, res) => {
       if (req.url === '/stalls') {
@@ -121,20 +152,26 @@ describe('installImage over loopback HTTP', () => {
     fs.writeFileSync(disk, Buffer.alloc(1024 + partitionSize + 1024, 0xaa));
     const fh = await open(disk, 'r+');
     const progress: ProgressSnapshot[] = [];
+    const blocksWritten: number[] = [];
     try {
-      const result = await installImage({
+      const result = await m.installImage({
         image: 'root',
         source: { name: 'image.lz4', length: lz4.length, sha256: sha256(lz4), url, ...sourceOverride },
         dispatcher,
         disk: fh,
         partition: { offset: 1024, size: partitionSize, label: 'ROOT-B' },
         onProgress: (s) => progress.push(s),
+        onBlockWritten: (n) => blocksWritten.push(n),
       });
-      return { result, disk: fs.readFileSync(disk), progress };
+      return { result, disk: fs.readFileSync(disk), progress, blocksWritten };
     } finally {
       await fh.close();
     }
   }
+
+  it(`decodes ${worker ? 'on a worker thread' : 'inline'}`, () => {
+    expect(m.DECODE_WORKER_AVAILABLE).toBe(worker);
+  });
 
   it('streams, verifies and writes an lz4 -9 image and a tuf-repo-tools packed image', async () => {
     const input = join(dir.path, 'raw');
@@ -142,8 +179,9 @@ describe('installImage over loopback HTTP', () => {
     execFileSync('lz4', ['-q', '-9', '-f', input, `${input}.lz4`]);
     const packed = await collect(encodeLz4Frame(chunks(image)));
     for (const lz4 of [fs.readFileSync(`${input}.lz4`), packed]) {
-      const { result, disk, progress } = await install(lz4, 6 * 1024 * 1024);
+      const { result, disk, progress, blocksWritten } = await install(lz4, 6 * 1024 * 1024);
       expect(result).toEqual({ downloadedBytes: lz4.length, writtenBytes: image.length });
+      expect(blocksWritten).toEqual([4 * 1024 * 1024, image.length]); // 4 MiB blocks
       expect(sha256(disk.subarray(1024, 1024 + image.length))).toBe(sha256(image));
       expect(disk.subarray(0, 1024).every((b) => b === 0xaa)).toBe(true);
       expect(progress.at(-1)).toMatchObject({ image: 'root', downloaded: lz4.length, total: lz4.length });
@@ -155,9 +193,9 @@ describe('installImage over loopback HTTP', () => {
     const tampered = Buffer.from(packed);
     tampered[12] = tampered[12]! ^ 0xff;
     const err = await failure(install(tampered, 6 * 1024 * 1024, { sha256: sha256(packed) }));
-    expect(err).toBeInstanceOf(DownloadVerificationError);
+    expect(err).toBeInstanceOf(m.DownloadVerificationError);
     expect(err.message).toMatch(/^image\.lz4: sha256 mismatch/);
-    expect(err.cause).toBeInstanceOf(Lz4FrameError);
+    expect(err.cause).toBeInstanceOf(m.Lz4FrameError);
   });
 
   it('gives up on a download that stops sending (idle timeout)', async () => {
@@ -169,7 +207,7 @@ describe('installImage over loopback HTTP', () => {
     const fh = await open(disk, 'r+');
     try {
       const err = await failure(
-        installImage({
+        m.installImage({
           image: 'root',
           source: { name: 'image.lz4', length: packed.length, sha256: sha256(packed), url: url.replace('image.lz4', 'stalls') },
           dispatcher: impatient,
@@ -177,7 +215,7 @@ describe('installImage over loopback HTTP', () => {
           partition: { offset: 0, size: 8 * 1024 * 1024, label: 'ROOT-B' },
         }),
       );
-      expect(err).toBeInstanceOf(DownloadVerificationError);
+      expect(err).toBeInstanceOf(m.DownloadVerificationError);
       expect(err.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/stalls: download interrupted: .*timeout/i);
     } finally {
       await fh.close();
@@ -188,7 +226,7 @@ describe('installImage over loopback HTTP', () => {
   it('refuses an image larger than the partition and an HTTP error', async () => {
     const packed = await collect(encodeLz4Frame(chunks(image)));
     const big = await failure(install(packed, 5 * 1024 * 1024));
-    expect(big).toBeInstanceOf(PartitionOverflowError);
+    expect(big).toBeInstanceOf(m.PartitionOverflowError);
     const missing = await failure(install(packed, 6 * 1024 * 1024, { url: url.replace('image.lz4', 'nope') }));
     expect(missing.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/nope: HTTP 404$/);
   });

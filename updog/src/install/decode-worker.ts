@@ -1,0 +1,43 @@
+/**
+ * Worker thread of decode-stage.ts: receives the compressed bytes of one image, runs
+ * `decodeToPartition` on the disk's file descriptor and reports back.
+ */
+import fs from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { ChunkChannel } from './chunk-channel.js';
+import { describeError, type DecodeWorkerData, type FromDecodeWorker, type ToDecodeWorker } from './decode-stage.js';
+import { decodeToPartition } from './decode-to-partition.js';
+import type { PositionalFile } from './partition-writer.js';
+
+/** The disk through the descriptor the main thread opened (and closes after this finishes). */
+function fileOnDescriptor(fd: number): PositionalFile {
+  return {
+    write: (buffer, offset, length, position) =>
+      new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, position, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten })))),
+    sync: () => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))),
+  };
+}
+
+const port = parentPort!;
+const { fd, partition } = workerData as DecodeWorkerData;
+const post = (message: FromDecodeWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+// the main thread's batch pool bounds what is in flight, so this queue needs no limit of its own
+const channel = new ChunkChannel(Number.POSITIVE_INFINITY);
+const giveBack = (chunk: Uint8Array): void => post({ type: 'free', chunk: chunk.buffer as ArrayBuffer }, [chunk.buffer as ArrayBuffer]);
+port.on('message', (m: ToDecodeWorker) => {
+  if (m.type === 'data') void channel.push(new Uint8Array(m.chunk, 0, m.length));
+  else if (m.type === 'end') channel.end();
+  else channel.fail(new Error(m.message));
+});
+try {
+  const bytesWritten = await decodeToPartition(channel, fileOnDescriptor(fd), partition, {
+    onBlockWritten: (n) => post({ type: 'written', bytesWritten: n }),
+    onInputConsumed: giveBack,
+  });
+  post({ type: 'done', bytesWritten });
+} catch (err) {
+  post({ type: 'failed', error: describeError(err) });
+} finally {
+  channel.close();
+  port.unref(); // let the thread end once its messages are out
+}
