@@ -163,6 +163,9 @@ export async function runClusterRollout(cluster: TestCluster, opts: ClusterRollo
       observed.minReadyPods = Math.min(observed.minReadyPods, ready);
       observed.samples++;
       if (rows.every((r) => r.state === 'Idle' && r.version === NEW && !r.cordoned)) break;
+      // a failed node is retried only after a backoff of minutes: the demo stops and says why instead
+      const failed = rows.find((r) => r.state === 'Failed');
+      if (failed !== undefined) throw new Error(`node ${failed.node} failed: ${failed.reason}`);
       if (Date.now() > deadline) {
         throw new Error(`the rollout did not finish in ${(opts.timeoutMs ?? 240_000) / 1000} s; controller log tail:\n${controller.log().split('\n').slice(-10).join('\n')}`);
       }
