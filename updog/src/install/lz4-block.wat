@@ -6,6 +6,10 @@
 ;; and returns the end of the output, or a negative error code (named in lz4-block.ts). Matches
 ;; may reach back to `base` (linked blocks find the previous output in [base, out)), not before.
 ;;
+;; xxh32_reset/xxh32_update/xxh32_digest compute the frame's content checksum (xxHash32,
+;; https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md) over output where it lies, with
+;; the state in globals and up to 15 pending bytes at `tail` (16 bytes the caller reserves).
+;;
 ;; Speed comes from "wild" copies, as in the reference decoder: short literal runs and matches
 ;; are copied 32 bytes at a time even when shorter, so the caller leaves 64 writable bytes after
 ;; `outEnd` and 64 readable bytes after `srcEnd`. Bytes past the returned end are junk.
@@ -96,4 +100,94 @@
                 (br_if $double (i32.lt_u (local.get $o) (local.get $end))))))))
       (local.set $o (local.get $end))
       (br $sequence))
-    (unreachable)))
+    (unreachable))
+
+  (global $v1 (mut i32) (i32.const 0))
+  (global $v2 (mut i32) (i32.const 0))
+  (global $v3 (mut i32) (i32.const 0))
+  (global $v4 (mut i32) (i32.const 0))
+  (global $seed (mut i32) (i32.const 0))
+  (global $total (mut i32) (i32.const 0)) ;; input length mod 2^32, as the spec uses it
+  (global $large (mut i32) (i32.const 0)) ;; at least one full 16-byte stripe seen
+  (global $tailLen (mut i32) (i32.const 0))
+
+  (func $round (param $acc i32) (param $lane i32) (result i32)
+    (i32.mul
+      (i32.rotl (i32.add (local.get $acc) (i32.mul (local.get $lane) (i32.const 0x85EBCA77))) (i32.const 13))
+      (i32.const 0x9E3779B1)))
+
+  (func $stripe (param $p i32)
+    (global.set $v1 (call $round (global.get $v1) (i32.load (local.get $p))))
+    (global.set $v2 (call $round (global.get $v2) (i32.load offset=4 (local.get $p))))
+    (global.set $v3 (call $round (global.get $v3) (i32.load offset=8 (local.get $p))))
+    (global.set $v4 (call $round (global.get $v4) (i32.load offset=12 (local.get $p)))))
+
+  (func (export "xxh32_reset") (param $s i32)
+    (global.set $seed (local.get $s))
+    (global.set $v1 (i32.add (local.get $s) (i32.const 0x24234428))) ;; seed + PRIME1 + PRIME2
+    (global.set $v2 (i32.add (local.get $s) (i32.const 0x85EBCA77)))
+    (global.set $v3 (local.get $s))
+    (global.set $v4 (i32.sub (local.get $s) (i32.const 0x9E3779B1)))
+    (global.set $total (i32.const 0))
+    (global.set $large (i32.const 0))
+    (global.set $tailLen (i32.const 0)))
+
+  (func (export "xxh32_update") (param $p i32) (param $len i32) (param $tail i32)
+    (local $end i32) (local $n i32)
+    (global.set $total (i32.add (global.get $total) (local.get $len)))
+    (local.set $end (i32.add (local.get $p) (local.get $len)))
+    ;; complete the pending stripe first
+    (if (global.get $tailLen)
+      (then
+        (local.set $n (i32.sub (i32.const 16) (global.get $tailLen)))
+        (if (i32.gt_u (local.get $n) (local.get $len)) (then (local.set $n (local.get $len))))
+        (memory.copy (i32.add (local.get $tail) (global.get $tailLen)) (local.get $p) (local.get $n))
+        (global.set $tailLen (i32.add (global.get $tailLen) (local.get $n)))
+        (local.set $p (i32.add (local.get $p) (local.get $n)))
+        (if (i32.lt_u (global.get $tailLen) (i32.const 16)) (then (return)))
+        (call $stripe (local.get $tail))
+        (global.set $large (i32.const 1))
+        (global.set $tailLen (i32.const 0))))
+    (if (i32.ge_u (i32.sub (local.get $end) (local.get $p)) (i32.const 16))
+      (then
+        (global.set $large (i32.const 1))
+        (loop $stripes
+          (call $stripe (local.get $p))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (br_if $stripes (i32.ge_u (i32.sub (local.get $end) (local.get $p)) (i32.const 16))))))
+    (global.set $tailLen (i32.sub (local.get $end) (local.get $p)))
+    (memory.copy (local.get $tail) (local.get $p) (global.get $tailLen)))
+
+  (func (export "xxh32_digest") (param $tail i32) (result i32)
+    (local $h i32) (local $p i32) (local $end i32)
+    (if (global.get $large)
+      (then
+        (local.set $h
+          (i32.add
+            (i32.add (i32.rotl (global.get $v1) (i32.const 1)) (i32.rotl (global.get $v2) (i32.const 7)))
+            (i32.add (i32.rotl (global.get $v3) (i32.const 12)) (i32.rotl (global.get $v4) (i32.const 18))))))
+      (else (local.set $h (i32.add (global.get $seed) (i32.const 0x165667B1)))))
+    (local.set $h (i32.add (local.get $h) (global.get $total)))
+    (local.set $p (local.get $tail))
+    (local.set $end (i32.add (local.get $tail) (global.get $tailLen)))
+    (block $words
+      (loop $word
+        (br_if $words (i32.lt_u (i32.sub (local.get $end) (local.get $p)) (i32.const 4)))
+        (local.set $h
+          (i32.mul
+            (i32.rotl (i32.add (local.get $h) (i32.mul (i32.load (local.get $p)) (i32.const 0xC2B2AE3D))) (i32.const 17))
+            (i32.const 0x27D4EB2F)))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $word)))
+    (block $bytes
+      (loop $byte
+        (br_if $bytes (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $h
+          (i32.mul
+            (i32.rotl (i32.add (local.get $h) (i32.mul (i32.load8_u (local.get $p)) (i32.const 0x165667B1))) (i32.const 11))
+            (i32.const 0x9E3779B1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $byte)))
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 15))) (i32.const 0x85EBCA77)))
+    (local.set $h (i32.mul (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 13))) (i32.const 0xC2B2AE3D)))
+    (i32.xor (local.get $h) (i32.shr_u (local.get $h) (i32.const 16)))))

@@ -6,7 +6,8 @@
  * `lz4-napi` decodes whole frames only (memory grows with the image) and `lz4` (node-lz4) ignores
  * the block-dependence flag, so `lz4 -BD` files come out wrong. Blocks are decoded by
  * `Lz4BlockDecoder` (see there for why not lz4-napi's block decoder), which gives linked blocks
- * the previous 64 KiB of output as history. xxh32 checksums come from xxhash-wasm (3.3 GB/s).
+ * the previous 64 KiB of output as history. the content checksum too; the small
+ * xxh32 checksums (descriptor, optional per-block) come from xxhash-wasm.
  *
  * Memory stays flat whatever the image size: the generator is pull-based, so a slow consumer
  * stops the reads from the source, and output blocks are decoded into a fixed ring of
@@ -152,8 +153,7 @@ async function readDescriptor(reader: FrameReader, hasher: Hasher): Promise<Fram
 }
 
 async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher: Hasher): AsyncGenerator<Buffer, void, undefined> {
-  const contentHash = frame.contentChecksum ? hasher.create32(0) : undefined;
-  const decoder = new Lz4BlockDecoder(frame.blockMaxSize, OUTPUT_BUFFERS);
+  const decoder = new Lz4BlockDecoder(frame.blockMaxSize, OUTPUT_BUFFERS, frame.contentChecksum);
   let produced = 0n;
   for (;;) {
     const word = (await reader.take(4, 'block header')).readUInt32LE(0);
@@ -178,16 +178,15 @@ async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher
         reader.fail(`block does not decode (${err.message})`);
       }
     }
-    contentHash?.update(out);
     produced += BigInt(out.length);
     if (out.length > 0) yield out;
   }
   if (frame.contentSize !== undefined && produced !== frame.contentSize) {
     reader.fail(`frame declares ${frame.contentSize} content bytes but decodes to ${produced}`);
   }
-  if (contentHash !== undefined) {
+  if (frame.contentChecksum) {
     const expected = (await reader.take(4, 'content checksum')).readUInt32LE(0);
-    const actual = contentHash.digest() >>> 0;
+    const actual = decoder.contentChecksum();
     if (actual !== expected) {
       reader.fail(`content checksum mismatch (frame says ${hex32(expected)}, content hashes to ${hex32(actual)})`);
     }

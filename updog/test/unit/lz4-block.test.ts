@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import xxhash from 'xxhash-wasm';
 import { Lz4BlockDecoder, Lz4BlockError } from '../../src/install/lz4-block.js';
 import { LZ4_BLOCK_WASM_BASE64 } from '../../src/install/lz4-block-wasm.js';
 // @ts-expect-error: a plain JavaScript build script, without type declarations
@@ -84,5 +85,21 @@ describe('Lz4BlockDecoder', () => {
     // 300 literals do not fit a 256-byte block
     const tooLong = Buffer.concat([block(0xff, 0xff, 0x1e), Buffer.alloc(300, 0x61)]);
     expect(() => decode(new Lz4BlockDecoder(256, 2), tooLong)).toThrow(/output exceeds the block maximum size/);
+  });
+
+  it('hashes its output with xxHash32 across blocks of any size, as xxhash-wasm does', async () => {
+    const { h32Raw } = await xxhash();
+    const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 37 + (i >> 3)) & 0xff));
+    for (const sizes of [[], [1], [15], [16], [17], [3, 5, 8, 1], [15, 1, 16, 33, 300], [64, 0, 7, 13, 16, 900]]) {
+      const decoder = new Lz4BlockDecoder(1000, 2, true);
+      let at = 0;
+      for (const size of sizes) {
+        data.copy(decoder.input, 0, at, at + size);
+        decoder.store(size, false);
+        at += size;
+      }
+      expect(decoder.contentChecksum()).toBe(h32Raw(data.subarray(0, at), 0) >>> 0);
+    }
+    expect(new Lz4BlockDecoder(16, 2, true).contentChecksum()).toBe(0x02cc5d05); // xxh32 of nothing
   });
 });
