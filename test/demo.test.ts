@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const DEMO = join(import.meta.dirname, '..', 'dist', 'demo', 'demo.js');
+const DEMO = new URL('../dist/demo/demo.js', import.meta.url).pathname;
 
 describe('npm run demo', () => {
   it('installs 1.1.0, boots it, then falls back from the bad 1.2.0 to 1.1.0', () => {

@@ -21,7 +21,7 @@ function testSources(dir: string, out: string[] = []): string[] {
     if (entry === 'node_modules' || entry === 'dist' || entry.startsWith('.')) continue;
     const path = join(dir, entry);
     if (statSync(path).isDirectory()) testSources(path, out);
-    else if (/\.(ts|mjs|py)$/.test(entry) && (/[/](test|demo)[/]/.test(path) || path.startsWith('demo/'))) out.push(readFileSync(path, 'utf8'));
+    else if (/\.(ts|mjs|py)$/.test(entry) && /(^|[/])(test|demo)[/]/.test(path)) out.push(readFileSync(path, 'utf8'));
   }
   return out;
 }
