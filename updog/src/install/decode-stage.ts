@@ -108,9 +108,9 @@ function reviveError(d: ErrorDescription): Error {
 
 function workerStage(o: DecodeStageOptions): DecodeStage {
   const workerData: DecodeWorkerData = { fd: o.disk.fd, partition: o.partition };
-  // A file worker refuses --input-type, which a host run as `node --input-type=module -e` has.
-  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
-  const worker = new Worker(WORKER_FILE, { workerData, execArgv });
+  // None of the host's flags: the decoder needs none, and a file worker refuses some that a host
+  // may have (`--input-type` of `node --input-type=module -e`, V8 heap flags).
+  const worker = new Worker(WORKER_FILE, { workerData, execArgv: [] });
   let failure: Error | undefined;
   let settled = false;
   // Batch memory moves to the worker and comes back when decoded: a fixed pool, no garbage.
