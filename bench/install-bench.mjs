@@ -141,6 +141,9 @@ async function main() {
     const server = await serve(lz4);
     const url = `http://127.0.0.1:${server.address().port}/root.ext4.lz4`;
     console.log(`image ${size} bytes, compressed ${compressed} bytes (${((100 * compressed) / size).toFixed(1)}%); ${rounds} rounds each, best wall time kept`);
+    // both sides share the machine's ${os.cpus().length} cores with whatever else runs: say how busy it was
+    const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    console.log(`load average before: ${load()} (${os.cpus().length} cores)`);
 
     const results = { updog: [], pipeline: [] };
     for (let round = 0; round < rounds; round++) {
@@ -183,6 +186,7 @@ async function main() {
     console.log(`curl | lz4 -d | dd conv=fsync: ${pRate.toFixed(0)} MiB/s, peak RSS ${pRss?.toFixed(1) ?? 'n/a'} MiB (sum of the 3 processes)`);
     console.log(`throughput ratio updog/pipeline: ${(uRate / pRate).toFixed(2)}  (target >= 1.00)`);
     if (uRss !== undefined) console.log(`updog peak RSS ${uRss.toFixed(1)} MiB (target < 128 MiB)`);
+    console.log(`load average after: ${load()}`);
   } finally {
     cleanup();
   }
