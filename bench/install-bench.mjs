@@ -141,7 +141,7 @@ async function main() {
     const server = await serve(lz4);
     const url = `http://127.0.0.1:${server.address().port}/root.ext4.lz4`;
     console.log(`image ${size} bytes, compressed ${compressed} bytes (${((100 * compressed) / size).toFixed(1)}%); ${rounds} rounds each, best wall time kept`);
-    // both sides share the machine's ${os.cpus().length} cores with whatever else runs: say how busy it was
+    // both sides share the machine's cores with whatever else runs: say how busy it was
     const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
     console.log(`load average before: ${load()} (${os.cpus().length} cores)`);
 
