@@ -19,7 +19,7 @@ function fileOnDescriptor(fd: number): PositionalFile {
 }
 
 const port = parentPort!;
-const { fd, partition } = workerData as DecodeWorkerData;
+const { fd, partition, reportBlocks } = workerData as DecodeWorkerData;
 const post = (message: FromDecodeWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 // the main thread's batch pool bounds what is in flight, so this queue needs no limit of its own
 const channel = new ChunkChannel(Number.POSITIVE_INFINITY);
@@ -31,7 +31,7 @@ port.on('message', (m: ToDecodeWorker) => {
 });
 try {
   const bytesWritten = await decodeToPartition(channel, fileOnDescriptor(fd), partition, {
-    onBlockWritten: (n) => post({ type: 'written', bytesWritten: n }),
+    ...(reportBlocks ? { onBlockWritten: (n: number) => post({ type: 'written', bytesWritten: n }) } : {}),
     onInputConsumed: giveBack,
   });
   post({ type: 'done', bytesWritten });

@@ -111,16 +111,13 @@
   (global $large (mut i32) (i32.const 0)) ;; at least one full 16-byte stripe seen
   (global $tailLen (mut i32) (i32.const 0))
 
-  (func $round (param $acc i32) (param $lane i32) (result i32)
-    (i32.mul
-      (i32.rotl (i32.add (local.get $acc) (i32.mul (local.get $lane) (i32.const 0x85EBCA77))) (i32.const 13))
-      (i32.const 0x9E3779B1)))
-
+  ;; One 16-byte stripe into the four accumulators (the globals), read from $p; the hot path
+  ;; in xxh32_update repeats this with locals, as V8 does not inline wasm calls.
   (func $stripe (param $p i32)
-    (global.set $v1 (call $round (global.get $v1) (i32.load (local.get $p))))
-    (global.set $v2 (call $round (global.get $v2) (i32.load offset=4 (local.get $p))))
-    (global.set $v3 (call $round (global.get $v3) (i32.load offset=8 (local.get $p))))
-    (global.set $v4 (call $round (global.get $v4) (i32.load offset=12 (local.get $p)))))
+    (global.set $v1 (i32.mul (i32.rotl (i32.add (global.get $v1) (i32.mul (i32.load (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1)))
+    (global.set $v2 (i32.mul (i32.rotl (i32.add (global.get $v2) (i32.mul (i32.load offset=4 (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1)))
+    (global.set $v3 (i32.mul (i32.rotl (i32.add (global.get $v3) (i32.mul (i32.load offset=8 (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1)))
+    (global.set $v4 (i32.mul (i32.rotl (i32.add (global.get $v4) (i32.mul (i32.load offset=12 (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1))))
 
   (func (export "xxh32_reset") (param $s i32)
     (global.set $seed (local.get $s))
@@ -133,7 +130,7 @@
     (global.set $tailLen (i32.const 0)))
 
   (func (export "xxh32_update") (param $p i32) (param $len i32) (param $tail i32)
-    (local $end i32) (local $n i32)
+    (local $end i32) (local $n i32) (local $a i32) (local $b i32) (local $c i32) (local $d i32)
     (global.set $total (i32.add (global.get $total) (local.get $len)))
     (local.set $end (i32.add (local.get $p) (local.get $len)))
     ;; complete the pending stripe first
@@ -151,10 +148,21 @@
     (if (i32.ge_u (i32.sub (local.get $end) (local.get $p)) (i32.const 16))
       (then
         (global.set $large (i32.const 1))
+        (local.set $a (global.get $v1))
+        (local.set $b (global.get $v2))
+        (local.set $c (global.get $v3))
+        (local.set $d (global.get $v4))
         (loop $stripes
-          (call $stripe (local.get $p))
+          (local.set $a (i32.mul (i32.rotl (i32.add (local.get $a) (i32.mul (i32.load (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1)))
+          (local.set $b (i32.mul (i32.rotl (i32.add (local.get $b) (i32.mul (i32.load offset=4 (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1)))
+          (local.set $c (i32.mul (i32.rotl (i32.add (local.get $c) (i32.mul (i32.load offset=8 (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1)))
+          (local.set $d (i32.mul (i32.rotl (i32.add (local.get $d) (i32.mul (i32.load offset=12 (local.get $p)) (i32.const 0x85EBCA77))) (i32.const 13)) (i32.const 0x9E3779B1)))
           (local.set $p (i32.add (local.get $p) (i32.const 16)))
-          (br_if $stripes (i32.ge_u (i32.sub (local.get $end) (local.get $p)) (i32.const 16))))))
+          (br_if $stripes (i32.ge_u (i32.sub (local.get $end) (local.get $p)) (i32.const 16))))
+        (global.set $v1 (local.get $a))
+        (global.set $v2 (local.get $b))
+        (global.set $v3 (local.get $c))
+        (global.set $v4 (local.get $d))))
     (global.set $tailLen (i32.sub (local.get $end) (local.get $p)))
     (memory.copy (local.get $tail) (local.get $p) (global.get $tailLen)))
 
