@@ -18,7 +18,7 @@ import { Lz4FrameError } from './lz4-frame.js';
 import { PartitionOverflowError, type PartitionExtent, type PositionalFile } from './partition-writer.js';
 
 /** Compressed bytes queued for the decoder at most: keeps memory flat when the disk is slow. */
-const QUEUE_LIMIT = 8 * 1024 * 1024;
+const QUEUE_LIMIT = 6 * 1024 * 1024;
 /** Chunks go to the worker in batches of this size, moved (not copied) across threads... */
 const BATCH_BYTES = 1024 * 1024;
 /** ...from a pool that bounds the bytes in flight like QUEUE_LIMIT does inline. */
