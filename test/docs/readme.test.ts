@@ -69,6 +69,8 @@ function shownCommands(tree: Map<string, Set<string>>): Set<string> {
       if (path === bin) shown.add(bin!);
     }
   }
+  // npm scripts named in the prose count as shown too
+  for (const m of readme.matchAll(/`(npm run [\w:-]+)`/g)) if (m[1] !== 'npm run build') shown.add(m[1]!);
   return shown;
 }
 

@@ -1,0 +1,18 @@
+/**
+ * `npm run bench` runs end to end (small sizes, so it proves the harness, not the speed: the
+ * figures are for a person to read, never asserted).
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+describe('npm run bench (bench/run.mjs), small', () => {
+  it('installs through both paths with verified content and times the tuf-repo commands', () => {
+    const r = spawnSync(process.execPath, ['bench/run.mjs', '--size-mib', '8', '--rounds', '1', '--targets', '50'], { encoding: 'utf8', timeout: 240_000 });
+    expect(r.stderr).not.toMatch(/failed/);
+    expect(r.status).toBe(0);
+    expect(r.stdout.match(/\(content verified\)/g)).toHaveLength(2);
+    expect(r.stdout).toMatch(/throughput ratio updog\/pipeline: \d+\.\d\d/);
+    expect(r.stdout).toMatch(/updog peak RSS \d+\.\d MiB/);
+    for (const step of ['tuf-repo update', 'tuf-repo refresh', 'tuf-repo validate']) expect(r.stdout).toContain(step);
+  });
+});
