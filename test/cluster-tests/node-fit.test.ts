@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { chooseNode, podFitsNode, tolerates } from '../cluster/node-fit.js';
+import { chooseNode, isNodeReadyForPods, podFitsNode, tolerates } from '../cluster/node-fit.js';
 
 function node(name: string, opts: { ready?: boolean; labels?: Record<string, string>; unschedulable?: boolean; taints?: NonNullable<V1Node['spec']>['taints'] } = {}): V1Node {
   return {
@@ -71,5 +71,13 @@ describe('node fit', () => {
     expect(chooseNode(pod(), nodes, new Map())?.metadata?.name).toBe('b');
     expect(chooseNode(pod(), nodes, new Map([['b', 2], ['c', 1]]))?.metadata?.name).toBe('c');
     expect(chooseNode(pod({ nodeSelector: { none: 'x' } }), nodes, new Map())).toBeUndefined();
+  });
+
+  it('counts a node as taking pods once Ready and rid of the node lifecycle health taints; a cordon is not one', () => {
+    expect(isNodeReadyForPods(node('n'))).toBe(true);
+    expect(isNodeReadyForPods(node('n', { ready: false }))).toBe(false);
+    expect(isNodeReadyForPods(node('n', { taints: [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }] }))).toBe(false);
+    expect(isNodeReadyForPods(node('n', { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }] }))).toBe(false);
+    expect(isNodeReadyForPods(node('n', { unschedulable: true, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] }))).toBe(true);
   });
 });

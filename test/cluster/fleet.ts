@@ -30,7 +30,10 @@ export interface FleetOptions {
   node?: Pick<SimulatedNodeOptions, 'rebootDowntimeMs' | 'leaseRenewMs' | 'podSyncMs'>;
 }
 
-/** Simulated nodes, each with its own disk image, os-release, active-set file, updog.toml and seed. */
+/**
+ * Simulated nodes, each with its own disk image, os-release, active-set file, updog.toml and seed;
+ * resolves once every node is Ready and takes pods.
+ */
 export async function startSimulatedFleet(cluster: TestCluster, opts: FleetOptions): Promise<SimulatedFleet> {
   const dir = mkdtempSync(join(tmpdir(), 'updog-sim-fleet-'));
   const removeDir = (): void => rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,18 @@ export function isNodeReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
+/**
+ * Taints kube-controller-manager's node lifecycle controller keeps on a node until it sees the node
+ * Ready (the TaintNodesByCondition admission plugin puts `not-ready` on every new Node), and lifts
+ * some time after the kubelet reports Ready: until then the node is Ready but takes no pods.
+ */
+const NODE_HEALTH_TAINT_KEYS = ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable'];
+
+/** Ready, and the node lifecycle controller has lifted its health taints: the node takes pods. */
+export function isNodeReadyForPods(node: V1Node): boolean {
+  return isNodeReady(node) && !(node.spec?.taints ?? []).some((t) => NODE_HEALTH_TAINT_KEYS.includes(t.key));
+}
+
 export function tolerates(tolerations: V1Toleration[], taint: V1Taint): boolean {
   return tolerations.some((t) => {
     if (t.effect !== undefined && t.effect !== '' && t.effect !== taint.effect) return false;

@@ -13,7 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import type { TestCluster } from './cluster.js';
 import { ignoreConflict } from './cluster.js';
+import { isNodeReadyForPods } from './node-fit.js';
 import { repoRoot } from './repo-root.js';
+import { waitFor } from './wait.js';
 
 /** Every simulated node carries this label (value `true`). */
 export const SIM_NODE_LABEL = 'sim.updog.dev/node';
@@ -100,6 +102,7 @@ function podIsRunningReady(pod: V1Pod): boolean {
   return pod.status?.phase === 'Running' && (pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);
 }
 
+/** Creates the Node and starts its kubelet stand-in; resolves once the node is Ready and takes pods. */
 export async function startSimulatedNode(cluster: TestCluster, opts: SimulatedNodeOptions): Promise<SimNode> {
   const core = cluster.kc.makeApiClient(CoreV1Api);
   const coordination = cluster.kc.makeApiClient(CoordinationV1Api);
@@ -202,7 +205,7 @@ export async function startSimulatedNode(cluster: TestCluster, opts: SimulatedNo
   const loops = [loop(opts.leaseRenewMs ?? 5_000, renewLease), loop(opts.podSyncMs ?? 250, syncPods)];
   let stopped: Promise<void> | undefined;
 
-  return {
+  const node: SimNode = {
     name,
     get booted() {
       return booted;
@@ -236,6 +239,14 @@ export async function startSimulatedNode(cluster: TestCluster, opts: SimulatedNo
       return stopped;
     },
   };
+  // Resolve only once pods can be placed here, or a workload created next lands on the other nodes.
+  try {
+    await waitFor(async () => isNodeReadyForPods(await core.readNode({ name })), { what: `node ${name} to be Ready without the node lifecycle controller's not-ready taint` });
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+  return node;
 }
 
 /**
