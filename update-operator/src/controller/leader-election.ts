@@ -4,6 +4,7 @@
  * measured on the candidate's own clock (so clock skew between replicas does not matter); writes
  * are optimistic (resourceVersion), so two candidates cannot both win.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../../../updog/src/common/log.js';
 
@@ -59,6 +60,10 @@ export class LeaderElector {
   private lastRenew = 0;
   private leading = false;
   private stopped = false;
+  /** The campaign loop run() started; stop() waits for it so no renewal races the release. */
+  private campaign: Promise<void> | undefined;
+  /** Ends the loop's sleep between attempts early, so stop() does not wait out a retry period. */
+  private readonly wake = new AbortController();
 
   constructor(
     private readonly api: CoordinationV1Api,
@@ -74,7 +79,22 @@ export class LeaderElector {
    * Campaigns until stop(); calls onStarted when this replica becomes leader and onStopped when it
    * loses the Lease (a replica that lost it should exit: its in-memory work is stale).
    */
-  async run(onStarted: () => void, onStopped: () => void): Promise<void> {
+  run(onStarted: () => void, onStopped: () => void): Promise<void> {
+    this.campaign ??= this.campaignUntilStopped(onStarted, onStopped);
+    return this.campaign;
+  }
+
+  /**
+   * Stops campaigning and, if leading, releases the Lease so another replica takes over at once.
+   * Resolves once the campaign loop has ended and the release is written (or failed: logged).
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake.abort();
+    await this.campaign;
+  }
+
+  private async campaignUntilStopped(onStarted: () => void, onStopped: () => void): Promise<void> {
     while (!this.stopped) {
       let ok = false;
       try {
@@ -95,22 +115,32 @@ export class LeaderElector {
         this.log.error({ identity: this.opts.identity }, 'lost leadership: could not renew the lease in time');
         onStopped();
       }
-      await new Promise((r) => setTimeout(r, this.opts.retryPeriodMs));
+      await sleep(this.opts.retryPeriodMs, undefined, { signal: this.wake.signal }).catch(() => undefined);
+    }
+    // Only now, with no acquire or renew of ours in flight: one that read the Lease before the
+    // release would otherwise either make the release conflict or take the released Lease again.
+    if (this.leading) {
+      this.leading = false;
+      await this.release();
     }
   }
 
-  /** Stops campaigning and, if leading, releases the Lease so another replica takes over at once. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (!this.leading) return;
-    this.leading = false;
-    try {
-      const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
-      if (lease.spec?.holderIdentity !== this.opts.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 };
-      await this.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not release the lease');
+  /** Like client-go's ReleaseOnCancel: no holder, a 1 s duration; a conflict means re-read, as the Lease may still be ours. */
+  private async release(): Promise<void> {
+    const { name, namespace, identity } = this.opts;
+    for (;;) {
+      try {
+        const lease = await this.api.readNamespacedLease({ name, namespace });
+        if (lease.spec?.holderIdentity !== identity) return;
+        const now = microTime(new Date());
+        lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
+        await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+        return;
+      } catch (err) {
+        if (isCode(err, 409)) continue;
+        this.log.warn({ err: (err as Error).message }, 'could not release the lease');
+        return;
+      }
     }
   }
 
