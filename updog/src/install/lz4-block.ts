@@ -10,6 +10,7 @@
  * frees only on full garbage collections (install peak RSS 133-148 MiB with 4 MiB blocks).
  */
 import { LZ4_BLOCK_WASM_BASE64 } from './lz4-block-wasm.js';
+import { compileOptimizable } from './wasm-tiering.js';
 
 export class Lz4BlockError extends Error {}
 
@@ -55,7 +56,7 @@ interface DecoderExports {
 
 let compiled: WebAssembly.Module | undefined;
 function wasmModule(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(Buffer.from(LZ4_BLOCK_WASM_BASE64, 'base64'));
+  compiled ??= compileOptimizable(() => new WebAssembly.Module(Buffer.from(LZ4_BLOCK_WASM_BASE64, 'base64')));
   return compiled;
 }
 
