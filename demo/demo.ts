@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     writeFileSync(join(work, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     step(7, 'Summary', `Boots, in order: ${booted.join(' -> ')}.`);
     say(rolledBack ? 'The bad release fell back to 1.1.0 on its own: the host never lost a working OS.' : 'Rollback did NOT happen as expected.');
-    say(`Poke around: ${work} (repo/, keys/, host/disk.img; try UPDOG_DISK=${host.diskImage} signpost status).`);
+    say(`Poke around: ${work} (repo/, keys/, host/disk.img), e.g.\n  UPDOG_DISK=${host.diskImage} UPDOG_ACTIVE_SET_FILE=${host.activeSetFile} npx signpost status`);
     if (!rolledBack) process.exitCode = 1;
   } finally {
     server?.kill('SIGTERM');
