@@ -18,8 +18,9 @@ export const END = '<!-- END CLI REFERENCE -->';
 const BINS = Object.entries(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin);
 
 function help(binPath, path) {
-  // A fixed width and no inherited overrides keep the text the same on every machine.
-  const env = { PATH: process.env.PATH, COLUMNS: '100', HOME: process.env.HOME };
+  // stdout is a pipe, so commander wraps at its fixed default width; a minimal environment keeps
+  // the caller's shell from changing what the bins print.
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
   return execFileSync(process.execPath, [join(ROOT, binPath), ...path, '--help'], { encoding: 'utf8', env }).trimEnd();
 }
 
