@@ -23,13 +23,26 @@ export interface PartitionExtent {
 /** The image does not fit its partition: refused before any byte past the end is written. */
 export class PartitionOverflowError extends UserError {}
 
+/**
+ * Every this many bytes a sync of what is written so far starts in the background. Without it the
+ * kernel keeps the whole image as dirty page cache (a 1 GiB image stays far below the default
+ * dirty limits) and the final fsync writes all of it while nothing else happens; with it the
+ * writeback overlaps the download and the final fsync only flushes the tail.
+ */
+export const EARLY_SYNC_BYTES = 64 * 1024 * 1024;
+
 export class PartitionWriter {
   private written = 0;
   private inFlight: Promise<void> = Promise.resolve();
+  /** The background sync, if one runs; one at a time. */
+  private syncing: Promise<void> | undefined;
+  private unsyncedBytes = 0;
+  private syncFailure: unknown;
 
   constructor(
     private readonly disk: PositionalFile,
     private readonly partition: PartitionExtent,
+    private readonly earlySyncBytes = EARLY_SYNC_BYTES,
   ) {}
 
   /** Bytes accepted so far. */
@@ -54,18 +67,39 @@ export class PartitionWriter {
     this.inFlight = previous.then(() => writeFully(this.disk, data, position));
     this.inFlight.catch(() => undefined); // surfaced by the next write() or finish()
     await previous;
+    this.unsyncedBytes += data.length;
+    if (this.unsyncedBytes >= this.earlySyncBytes && this.syncing === undefined) this.startEarlySync();
+  }
+
+  private startEarlySync(): void {
+    this.unsyncedBytes = 0;
+    // Kept until finish(): Linux reports a writeback error to one fsync only, so a later
+    // successful sync would hide it.
+    const sync = this.disk.sync().then(
+      () => {
+        this.syncing = undefined;
+      },
+      (err: unknown) => {
+        this.syncFailure ??= err;
+        this.syncing = undefined;
+      },
+    );
+    this.syncing = sync;
   }
 
   /** Waits for the last write and flushes the disk's data to stable storage. */
   async finish(): Promise<number> {
     await this.inFlight;
+    await this.syncing;
+    if (this.syncFailure !== undefined) throw this.syncFailure;
     await this.disk.sync();
     return this.written;
   }
 
-  /** Waits for the write in flight, ignoring its outcome (used on the error path). */
+  /** Waits for the write and sync in flight, ignoring their outcome (used on the error path). */
   async settle(): Promise<void> {
     await this.inFlight.catch(() => undefined);
+    await this.syncing;
   }
 }
 

@@ -109,6 +109,57 @@ describe('PartitionWriter', () => {
     const bytes = fs.readFileSync(disk);
     expect(bytes.equals(Buffer.concat([Buffer.alloc(16, 0xee), Buffer.alloc(20, 1), Buffer.alloc(10, 2), Buffer.alloc(18, 0xee)]))).toBe(true);
   });
+
+  it('starts a background sync every earlySyncBytes, one at a time, and finish waits for it before the last sync', async () => {
+    const events: string[] = [];
+    const pendingSyncs: (() => void)[] = [];
+    const disk = {
+      write: async (_buffer: Uint8Array, _offset: number, length: number, position: number) => {
+        events.push(`write ${position}+${length}`);
+        return { bytesWritten: length };
+      },
+      sync: () =>
+        new Promise<void>((resolve) => {
+          events.push('sync');
+          pendingSyncs.push(() => {
+            events.push('synced');
+            resolve();
+          });
+        }),
+    };
+    const writer = new PartitionWriter(disk, { offset: 0, size: 100, label: 'ROOT-B' }, 10);
+    await writer.write(Buffer.alloc(6));
+    await writer.write(Buffer.alloc(6)); // 12 unsynced: a sync starts
+    await writer.write(Buffer.alloc(6));
+    await writer.write(Buffer.alloc(6)); // 12 more, but the first sync still runs: no second one
+    expect(events).toEqual(['write 0+6', 'write 6+6', 'sync', 'write 12+6', 'write 18+6']);
+    const finished = writer.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events.at(-1)).toBe('write 18+6'); // finish waits for the background sync...
+    pendingSyncs.shift()!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events.slice(-2)).toEqual(['synced', 'sync']); // ...then syncs the rest
+    pendingSyncs.shift()!();
+    expect(await finished).toBe(24);
+  });
+
+  it('reports a failed background sync from finish even when the last sync succeeds', async () => {
+    let syncs = 0;
+    const disk = {
+      write: async (_buffer: Uint8Array, _offset: number, length: number) => ({ bytesWritten: length }),
+      // as Linux does: a writeback error is reported to one fsync, later ones succeed
+      sync: async () => {
+        if (syncs++ === 0) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      },
+    };
+    const writer = new PartitionWriter(disk, { offset: 0, size: 100, label: 'ROOT-B' }, 4);
+    await writer.write(Buffer.alloc(8));
+    await writer.write(Buffer.alloc(8));
+    await writer.write(Buffer.alloc(8));
+    const err = await failure(writer.finish());
+    expect((err as NodeJS.ErrnoException).code).toBe('EIO');
+    expect(syncs).toBe(3); // one per write: the first failed, the two after it succeeded
+  });
 });
 
 describe.each(builds)('installImage over loopback HTTP, $build', ({ worker, load }) => {
