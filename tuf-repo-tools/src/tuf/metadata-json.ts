@@ -1,5 +1,5 @@
 /**
- * Metadata <-> JSON in linear time. @tufjs/models 5.0.2 builds the `targets` map of
+ * Metadata <-> JSON in linear time. @tufjs/models (4.1.1, as 5.0.2) builds the `targets` map of
  * Targets.toJSON/fromJSON by spreading an accumulator in a reduce: O(n²), about 66 s each way
  * for 10,000 targets. Every signature check and serialisation goes through these functions
  * instead; other roles (small) and targets with delegations keep the library's code.
