@@ -5,7 +5,7 @@
  * positioned writes -> fsync) and by `curl | lz4 -d | dd conv=fsync`, in the same run on the same
  * server. Prints throughput (decompressed bytes per second of wall time), peak RSS and ratios.
  *
- *   node bench/install-bench.mjs [--size-mib 1024] [--rounds 3]      (after `npm run build`)
+ *   node bench/install-bench.mjs [--size-mib 1024] [--rounds 5]      (after `npm run build`)
  *
  * Peak RSS comes from GNU time (`/usr/bin/time -f %M`) around each process; the pipeline's is
  * the sum of its three processes.
@@ -26,7 +26,7 @@ function arg(name, fallback) {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const sizeMiB = arg('size-mib', 1024);
-const rounds = arg('rounds', 3);
+const rounds = arg('rounds', 5);
 const TIME = '/usr/bin/time';
 const haveTime = fs.existsSync(TIME);
 
