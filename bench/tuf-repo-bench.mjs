@@ -4,11 +4,14 @@
  *   - create the repository (library, targets hard-linked: setup),
  *   - `tuf-repo update` adding one target and replacing another (the bin, as an operator runs it),
  *   - `tuf-repo refresh` (snapshot + timestamp) and `refresh --targets`,
- *   - `tuf-repo validate`.
+ *   - `tuf-repo validate`,
+ *   - `updog tuf refresh` from a fresh cache, the repository served on loopback HTTP (the client
+ *     side: tuf-js parses and signature-checks the same targets.json).
  * Prints one line per figure. Options: --targets N (default 10000).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { createReadStream, mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +62,25 @@ try {
   t = process.hrtime.bigint();
   cli('validate', repo);
   report('tuf-repo validate', ms(t));
+
+  const server = createServer((req, res) => {
+    const file = join(repo, 'metadata', decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    const stream = createReadStream(file);
+    stream.on('error', () => res.writeHead(404).end());
+    stream.on('open', () => stream.pipe(res));
+  });
+  await new Promise((done) => server.listen(0, '127.0.0.1', done));
+  const metadataDir = join(work, 'updog-metadata');
+  mkdirSync(metadataDir);
+  const updog = (...args) =>
+    new Promise((done, fail) =>
+      execFile(process.execPath, [join(root, 'dist/updog/src/cli/updog.js'), 'tuf', '--metadata-dir', metadataDir, ...args], (err) => (err ? fail(err) : done())),
+    );
+  await updog('init', join(repo, 'metadata', '1.root.json'));
+  t = process.hrtime.bigint();
+  await updog('--metadata-url', `http://127.0.0.1:${server.address().port}/`, 'refresh');
+  report('updog tuf refresh (fresh cache, loopback HTTP)', ms(t));
+  server.close();
 
   t = process.hrtime.bigint();
   execFileSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });

@@ -4,6 +4,10 @@ import type { Dispatcher } from 'undici';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { UndiciFetcher } from './fetcher.js';
+import { makeTargetsJsonLinear } from './targets-json.js';
+
+// before any Updater parses targets metadata (see targets-json.ts)
+makeTargetsJsonLinear();
 
 /** The repository's metadata could not be fetched or did not verify. */
 export class TufError extends UserError {}
