@@ -1,23 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { describe, expect, it } from 'vitest';
 import { metadataJson, signedJson, targetsMetadataFromJson, type JSONObject } from '../src/tuf/metadata-json.js';
 
-const DOC = {
-  signatures: [{ keyid: 'ab', sig: 'cd' }],
-  signed: {
-    _type: 'targets',
-    spec_version: '1.0.31',
-    version: 3,
-    expires: '2030-01-01T00:00:00Z',
-    targets: {
-      'a.txt': { length: 5, hashes: { sha256: '11' }, custom: { x: 1 } },
-      'dir/b.txt': { length: 7, hashes: { sha256: '22', sha512: '33' } },
-    },
-    x_extra: 'kept',
-  },
-  other: 'kept too',
-} as unknown as JSONObject;
+const DOC = JSON.parse(readFileSync(new URL('../../test/fixtures/targets.json', import.meta.url), 'utf8')) as JSONObject;
 
 describe('metadata JSON (linear-time targets)', () => {
   it('parses and serialises exactly like @tufjs/models', () => {

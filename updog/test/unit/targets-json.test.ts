@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Metadata, MetadataKind, Targets } from '@tufjs/models';
 import { describe, expect, it } from 'vitest';
@@ -5,17 +6,8 @@ import { libraryTargetsJson, makeTargetsJsonLinear } from '../../src/tuf/targets
 
 type Json = Parameters<typeof Targets.fromJSON>[0];
 
-const SIGNED = {
-  _type: 'targets',
-  spec_version: '1.0.31',
-  version: 3,
-  expires: '2030-01-01T00:00:00Z',
-  targets: {
-    'a.txt': { length: 5, hashes: { sha256: '11' }, custom: { x: 1 } },
-    'dir/b.txt': { length: 7, hashes: { sha256: '22', sha512: '33' } },
-  },
-  x_extra: 'kept',
-};
+/** Targets metadata with target `custom` data and unknown fields, which must survive a round trip. */
+const SIGNED = (JSON.parse(readFileSync(new URL('../../../test/fixtures/targets.json', import.meta.url), 'utf8')) as { signed: Record<string, unknown> }).signed;
 const DELEGATIONS = {
   keys: { k1: { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: 'ab' } } },
   roles: [{ name: 'r', keyids: ['k1'], threshold: 1, terminating: false, paths: ['x/*'] }],
