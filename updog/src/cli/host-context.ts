@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { loadOsRelease, type OsRelease } from '../config/os-release.js';
 import { loadUpdogConfig, type UpdogConfig } from '../config/updog-config.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
+import { DEFAULT_MIGRATIONS_DIR } from '../update/migrations.js';
 
 /** Where the host's files are; every one overridable by flag or environment variable. */
 export interface HostPaths {
@@ -9,6 +10,8 @@ export interface HostPaths {
   osRelease: string;
   rootJson: string;
   metadataCache: string;
+  /** Where an update puts the migrations the new version runs at boot; default DEFAULT_MIGRATIONS_DIR. */
+  migrationsDir?: string;
 }
 
 export interface HostContext {
@@ -34,8 +37,23 @@ export function addHostOptions(cmd: Command): Command {
     );
 }
 
+/** Adds `--migrations-dir`, for the commands that install an update. */
+export function addMigrationsDirOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--migrations-dir <dir>', 'where the migrations of an update are put for the new version to run at boot')
+      .env('UPDOG_MIGRATIONS_DIR')
+      .default(DEFAULT_MIGRATIONS_DIR),
+  );
+}
+
 export async function loadHostContext(opts: HostOptions): Promise<HostContext> {
-  const paths: HostPaths = { config: opts.config, osRelease: opts.osRelease, rootJson: opts.rootJson, metadataCache: opts.metadataCache };
+  const paths: HostPaths = {
+    config: opts.config,
+    osRelease: opts.osRelease,
+    rootJson: opts.rootJson,
+    metadataCache: opts.metadataCache,
+    ...(opts.migrationsDir === undefined ? {} : { migrationsDir: opts.migrationsDir }),
+  };
   const logger = createLogger('updog', opts.logLevel ?? 'info');
   const config = loadUpdogConfig(paths.config);
   const os = loadOsRelease(paths.osRelease);

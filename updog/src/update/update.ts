@@ -2,9 +2,10 @@
  * The update operations on a host: prepare (download and write the chosen image to the inactive
  * set), apply (boot it next), revert (undo apply). Write order, so that a crash at any byte
  * leaves a disk that boots a complete image (DESIGN.md 5):
- *   clear-inactive (persisted) -> root, boot, hash written and verified -> fsync -> mark-inactive-valid
- * The inactive set cannot boot between the first and the last step, and the active set is never
- * written.
+ *   migrations fetched -> clear-inactive (persisted) -> root, boot, hash written and verified -> fsync
+ *   -> mark-inactive-valid
+ * The inactive set cannot boot between clear-inactive and mark-inactive-valid, and the active set is
+ * never written.
  */
 import { open } from 'node:fs/promises';
 import type { HostContext } from '../cli/host-context.js';
@@ -20,6 +21,7 @@ import { describeFlags } from '../signpost/flags.js';
 import { Signpost } from '../signpost/signpost.js';
 import { openUpdateRepository, type TargetLocation, type UpdateRepository } from '../tuf/repository.js';
 import { crashAfterBytes, crashPoint } from './crash-points.js';
+import { DEFAULT_MIGRATIONS_DIR, fetchMigrations, resolveMigrations, type FetchedMigration } from './migrations.js';
 
 /** The images of a set, in the order they are written. */
 export const IMAGE_ORDER = ['root', 'boot', 'hash'] as const;
@@ -46,6 +48,8 @@ export interface PreparedUpdate {
   /** The set now holding the new image (the inactive set). */
   set: SetName;
   images: Record<ImageKind, { target: string; downloadedBytes: number; writtenBytes: number }>;
+  /** Migrations from the running version to this one, in the order they run. */
+  migrations: FetchedMigration[];
 }
 
 /**
@@ -62,10 +66,18 @@ export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdat
     // Resolve every target before touching the disk: a repository problem changes nothing.
     const targets = {} as Record<ImageKind, TargetLocation>;
     for (const kind of IMAGE_ORDER) targets[kind] = await repo.target(update.images[kind]);
+    const migrationTargets = await resolveMigrations(repo, repo.manifest.migrations, ctx.os.versionId, update.version);
 
     const resolved = resolveDiskOptions(opts.disk);
     const signpost = await Signpost.open({ ...resolved, logger: ctx.logger });
     await refuseIfActiveCannotBoot(signpost);
+    // The new image's migrator needs them at boot: a failure here leaves the disk untouched.
+    const migrations = await fetchMigrations({
+      targets: migrationTargets,
+      dir: ctx.paths.migrationsDir ?? DEFAULT_MIGRATIONS_DIR,
+      dispatcher: repo.dispatcher,
+      logger: ctx.logger,
+    });
     ctx.logger.info({ version: update.version, set: signpost.inactiveSet, disk: resolved.disk }, 'writing update to the inactive set');
     await signpost.clearInactive();
     crashPoint('after-clear-inactive');
@@ -74,7 +86,7 @@ export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdat
     await signpost.markInactiveValid();
     crashPoint('after-mark-valid');
     ctx.logger.info({ version: update.version, set: signpost.inactiveSet }, 'update written and verified; inactive set marked valid');
-    return { version: update.version, variant: update.variant, arch: update.arch, set: signpost.inactiveSet, images };
+    return { version: update.version, variant: update.variant, arch: update.arch, set: signpost.inactiveSet, images, migrations };
   } finally {
     await repo.close();
   }
