@@ -93,7 +93,10 @@ export async function fetchMigrations(o: FetchMigrationsOptions): Promise<Fetche
     try {
       await downloadAtomically(target, file, o.dir, o.dispatcher);
     } catch (err) {
-      throw new MigrationError(`migration ${target.name}: ${(err as Error).message}`, { cause: err });
+      // verification errors already start with the target name
+      const message = (err as Error).message;
+      const reason = message.startsWith(`${target.name}: `) ? message.slice(target.name.length + 2) : message;
+      throw new MigrationError(`migration ${target.name}: ${reason}`, { cause: err });
     }
     o.logger.info({ migration: target.name, file, bytes: target.length }, 'migration downloaded and verified');
     fetched.push({ target: target.name, file, sha256: target.sha256, downloaded: true });

@@ -174,7 +174,7 @@ describe('updog update fetches the migrations of the update', () => {
     const r = await f.run(['update-image'], { UPDOG_MIGRATIONS_DIR: dir });
     expect(r).toMatchObject({ code: 1, stdout: '' });
     expect(r.stderr).toContain(
-      `\nupdog: error: migration migrate_v1.1.0_b.lz4: migrate_v1.1.0_b.lz4: sha256 mismatch: the signed metadata say ${sha256(MIGRATION_FILES['migrate_v1.1.0_b.lz4']!)}, the 70000 bytes downloaded hash to ${sha256(Buffer.alloc(70_000, 'z'))}\n`,
+      `\nupdog: error: migration migrate_v1.1.0_b.lz4: sha256 mismatch: the signed metadata say ${sha256(MIGRATION_FILES['migrate_v1.1.0_b.lz4']!)}, the 70000 bytes downloaded hash to ${sha256(Buffer.alloc(70_000, 'z'))}\n`,
     );
     expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
     expect(await f.status()).toEqual(statusBefore);
@@ -185,7 +185,15 @@ describe('updog update fetches the migrations of the update', () => {
     fs.writeFileSync(servedTarget(f, 'migrate_v1.1.0_b.lz4'), Buffer.alloc(80_000, 'b'));
     const longer = await f.run(['update-image'], { UPDOG_MIGRATIONS_DIR: dir });
     expect(longer.code).toBe(1);
-    expect(longer.stderr).toMatch(/updog: error: migration migrate_v1\.1\.0_b\.lz4: migrate_v1\.1\.0_b\.lz4: the server sent more than the 70000 bytes/);
+    expect(longer.stderr).toMatch(/updog: error: migration migrate_v1\.1\.0_b\.lz4: the server sent more than the 70000 bytes/);
+    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+    expect(dirContents(dir)).toEqual(expected(['migrate_v1.1.0_a.lz4']));
+
+    // signed but not served
+    fs.rmSync(servedTarget(f, 'migrate_v1.1.0_b.lz4'));
+    const gone = await f.run(['update-image'], { UPDOG_MIGRATIONS_DIR: dir });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/\nupdog: error: migration migrate_v1\.1\.0_b\.lz4: GET http:\/\/127\.0\.0\.1:\d+\/targets\/[0-9a-f]{64}\.migrate_v1\.1\.0_b\.lz4\?\S+: HTTP 404\n$/);
     expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
     expect(dirContents(dir)).toEqual(expected(['migrate_v1.1.0_a.lz4']));
   });
