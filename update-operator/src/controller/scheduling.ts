@@ -24,14 +24,14 @@ export function resolveMaxUnavailable(value: number | string, selectedNodes: num
 export function inMaintenanceWindow(windows: readonly MaintenanceWindow[], now: Date): boolean {
   if (windows.length === 0) return true;
   return windows.some((w) => {
-    let cron: Cron;
+    let start: Date | null;
     try {
-      cron = new Cron(w.schedule, { timezone: w.timeZone ?? 'UTC', paused: true });
+      // the first start after (now - duration) is <= now exactly when a window is open now;
+      // croner checks the time zone only here, not in the constructor
+      start = new Cron(w.schedule, { timezone: w.timeZone ?? 'UTC', paused: true }).nextRun(new Date(now.getTime() - w.durationSeconds * 1000));
     } catch (err) {
       throw new PolicyError(`maintenance window schedule "${w.schedule}" (${w.timeZone ?? 'UTC'}) is invalid: ${(err as Error).message}`);
     }
-    // the first start after (now - duration) is <= now exactly when a window is open now
-    const start = cron.nextRun(new Date(now.getTime() - w.durationSeconds * 1000));
     return start !== null && start.getTime() <= now.getTime();
   });
 }
