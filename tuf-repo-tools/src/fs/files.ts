@@ -2,41 +2,14 @@
  * File helpers for writing repositories so that an interruption never leaves a half-written
  * file in place: every file is written under a temporary name, synced, then renamed.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
+import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { syncPath, tempSibling } from '../../../updog/src/common/durable-file.js';
 
-export function tempSibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
-
-async function syncAndClose(path: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes `data` to `path` atomically (temp file in the same directory, fsync, rename). */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = tempSibling(path);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, path);
-}
+export { tempSibling, writeFileAtomic } from '../../../updog/src/common/durable-file.js';
 
 /**
  * Places a copy (or a hard link, when `useLink` and on the same file system) of `src` at `dest`
@@ -52,11 +25,11 @@ export async function placeFileAtomic(src: string, dest: string, useLink: boolea
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
         await copyFile(src, tmp);
-        await syncAndClose(tmp);
+        await syncPath(tmp);
       }
     } else {
       await copyFile(src, tmp);
-      await syncAndClose(tmp);
+      await syncPath(tmp);
     }
     await rename(tmp, dest);
   } catch (err) {

@@ -3,9 +3,8 @@
  * temp file in the same directory, fsync it, rename over the old one, fsync the directory) so a
  * crash or power loss leaves either the old or the new status, never a torn one.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
 import { UPDATE_STATES, type UpdateStatus } from './protocol.js';
 import { emptyStatus } from './state-rules.js';
@@ -48,26 +47,5 @@ function isUpdateStatus(v: unknown): v is Omit<UpdateStatus, 'rebootRequestedInB
 }
 
 export async function saveStatus(file: string, status: UpdateStatus): Promise<void> {
-  const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await fs.open(tmp, 'w', 0o644);
-  try {
-    await handle.writeFile(`${JSON.stringify(status, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-  const dirHandle = await fs.open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
+  await writeFileAtomic(file, `${JSON.stringify(status, null, 2)}\n`);
 }

@@ -10,6 +10,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
+import { syncPath } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { openHttpBody, verifyTargetBytes, type HttpBody } from '../install/verified-download.js';
@@ -136,15 +137,5 @@ async function downloadAtomically(target: TargetLocation, file: string, dir: str
   } finally {
     http?.close();
   }
-  await syncDirectory(dir);
-}
-
-/** Makes the rename durable. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await syncPath(dir); // the rename, durably
 }

@@ -3,21 +3,20 @@
  * loopback. Its reboot command runs the boot model (signpost simulate-boot) on the disk and
  * gives the host a new boot id; its health check fails on a "bad" fake image.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UpdateApiClient, UpdateApiUnreachableError } from '../../src/api/client.js';
+import type { UpdateApiClient } from '../../src/api/client.js';
 import type { StatusResponse } from '../../src/api/protocol.js';
 import { apiRefusal } from '../helpers/api-refusal.js';
 import { distBin, runBin, UPDOG_BIN } from '../helpers/run-bin.js';
+import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpdateFixture, fakeImageHash, sgdiskVerifies, type UpdateFixture } from './update-fixture.js';
 
 const SIGNPOST_BIN = distBin('updog/src/cli/signpost.js');
 
 let fx: UpdateFixture;
-let serve: ChildProcess;
-let serveLog = '';
+let serve: ServeProcess;
 let socket: string;
 let client: UpdateApiClient;
 
@@ -44,46 +43,20 @@ beforeAll(async () => {
   // Healthy unless the image that booted is a "bad" one.
   writeScript(join(dir, 'health.sh'), `if grep -q '"bad":true' "${bootJson}" 2>/dev/null; then echo "fake image is bad: services failed" >&2; exit 1; fi`);
 
-  serve = spawn(process.execPath, [UPDOG_BIN, 'serve', '--socket', socket, '--log-level', 'debug'], {
-    env: {
-      ...cleanEnv(fx.env),
-      UPDOG_API_STATUS_FILE: join(dir, 'state', 'status.json'),
-      UPDOG_REBOOT_COMMAND: join(dir, 'reboot.sh'),
-      UPDOG_HEALTH_CHECK_COMMAND: join(dir, 'health.sh'),
-      UPDOG_BOOT_ID_FILE: bootId,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  serve = await startServe(socket, {
+    ...fx.env,
+    UPDOG_API_STATUS_FILE: join(dir, 'state', 'status.json'),
+    UPDOG_REBOOT_COMMAND: join(dir, 'reboot.sh'),
+    UPDOG_HEALTH_CHECK_COMMAND: join(dir, 'health.sh'),
+    UPDOG_BOOT_ID_FILE: bootId,
   });
-  serve.stderr!.setEncoding('utf8').on('data', (d: string) => (serveLog += d));
-  client = new UpdateApiClient(socket);
-  // Up when the socket answers (the bin needs a moment to start).
-  for (;;) {
-    if (serve.exitCode !== null) throw new Error(`updog serve exited ${serve.exitCode}:\n${serveLog}`);
-    try {
-      await client.status();
-      break;
-    } catch (err) {
-      if (!(err instanceof UpdateApiUnreachableError)) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  client = serve.client;
 });
 
 afterAll(async () => {
-  if (serve && serve.exitCode === null) {
-    const exited = new Promise((r) => serve.once('exit', r));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await serve?.stop();
   await fx?.close();
 });
-
-function cleanEnv(extra: Record<string, string | undefined>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...extra })) if (v !== undefined) env[k] = v;
-  return env;
-}
-
 
 const image = (version: string) => ({ variant: 'aws-k8s-1.31', arch: 'x86_64', version });
 

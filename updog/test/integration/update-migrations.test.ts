@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildReleaseRepository, hashedTargetPath, loadRepository, setMigrations } from '../../../tuf-repo-tools/src/index.js';
 import { parseManifest, type Migration } from '../../src/manifest/manifest.js';
+import { startServe } from '../helpers/serve-process.js';
 import { createUpdateFixture, fakeImageHash, IMAGE_SIZES, sgdiskVerifies, type ReleaseSpec, type UpdateFixture } from './update-fixture.js';
 
 const fixtures: UpdateFixture[] = [];
@@ -196,6 +197,24 @@ describe('updog update fetches the migrations of the update', () => {
     expect(gone.stderr).toMatch(/\nupdog: error: migration migrate_v1\.1\.0_b\.lz4: GET http:\/\/127\.0\.0\.1:\d+\/targets\/[0-9a-f]{64}\.migrate_v1\.1\.0_b\.lz4\?\S+: HTTP 404\n$/);
     expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
     expect(dirContents(dir)).toEqual(expected(['migrate_v1.1.0_a.lz4']));
+  });
+});
+
+describe('the update API (updog serve) fetches migrations too', () => {
+  it('prepare puts them in its --migrations-dir (UPDOG_MIGRATIONS_DIR) before staging the images', async () => {
+    const f = await fixture();
+    await publishWithMigrations(f, [{ version: '1.1.0' }], MIGRATIONS, MIGRATION_FILES);
+    const dir = join(f.dir.path, 'serve-migrations');
+    const serve = await startServe(join(f.dir.path, 'api.sock'), { ...f.env, UPDOG_API_STATUS_FILE: join(f.dir.path, 'status.json'), UPDOG_MIGRATIONS_DIR: dir });
+    try {
+      expect((await serve.client.refresh()).updateState).toBe('Available');
+      expect((await serve.client.prepare('1.1.0')).updateState).toBe('Staged');
+    } finally {
+      await serve.stop();
+    }
+    expect(dirContents(dir)).toEqual(expected(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']));
+    expect(migrationRequests(f)).toEqual(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']);
+    expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.1.0', 'root'));
   });
 });
 

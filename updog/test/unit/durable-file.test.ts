@@ -1,0 +1,32 @@
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../../src/common/durable-file.js';
+import { tempDir, type TempDir } from '../helpers/temp-dir.js';
+
+describe('writeFileAtomic', () => {
+  let dir: TempDir;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => dir.cleanup());
+
+  it('creates the directory, writes with the mode, replaces an old file and leaves no temp file', async () => {
+    const file = join(dir.path, 'sub', 'status.json');
+    await writeFileAtomic(file, 'first\n', 0o600);
+    expect(readFileSync(file, 'utf8')).toBe('first\n');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    await writeFileAtomic(file, Buffer.from('second\n'));
+    expect(readFileSync(file, 'utf8')).toBe('second\n');
+    expect(readdirSync(join(dir.path, 'sub'))).toEqual(['status.json']);
+  });
+
+  it('keeps the old file and removes its temp file when the rename fails', async () => {
+    const target = join(dir.path, 'target');
+    mkdirSync(target); // renaming a file over a directory fails (EISDIR)
+    writeFileSync(join(target, 'inside'), 'old');
+    await expect(writeFileAtomic(target, 'new')).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(readdirSync(dir.path)).toEqual(['target']);
+    expect(readFileSync(join(target, 'inside'), 'utf8')).toBe('old');
+  });
+});
