@@ -57,6 +57,17 @@ describe('inMaintenanceWindow', () => {
     expect(() => inMaintenanceWindow([{ ...nightly, timeZone: 'Europe/Atlantis' }], now)).toThrow(PolicyError);
     expect(() => inMaintenanceWindow([{ ...nightly, timeZone: 'Europe/Atlantis' }], now)).toThrow(/^maintenance window schedule "0 2 \* \* \*" \(Europe\/Atlantis\) is invalid: /);
   });
+  it('refuses an empty time zone instead of reading the schedule in local time', () => {
+    expect(() => inMaintenanceWindow([{ ...nightly, timeZone: '' }], now)).toThrow(
+      'maintenance window schedule "0 2 * * *" () is invalid: the time zone is empty (leave it out for UTC)',
+    );
+  });
+  it('takes a leading seconds field', () => {
+    const atSecond = { schedule: '30 0 2 * * *', durationSeconds: 10 };
+    expect(inMaintenanceWindow([atSecond], new Date('2026-03-10T02:00:29Z'))).toBe(false);
+    expect(inMaintenanceWindow([atSecond], new Date('2026-03-10T02:00:30Z'))).toBe(true);
+    expect(inMaintenanceWindow([atSecond], new Date('2026-03-10T02:00:40Z'))).toBe(false);
+  });
 });
 
 describe('schedule', () => {

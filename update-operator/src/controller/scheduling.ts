@@ -24,13 +24,16 @@ export function resolveMaxUnavailable(value: number | string, selectedNodes: num
 export function inMaintenanceWindow(windows: readonly MaintenanceWindow[], now: Date): boolean {
   if (windows.length === 0) return true;
   return windows.some((w) => {
+    const zone = w.timeZone ?? 'UTC';
     let start: Date | null;
     try {
+      // croner would read an empty zone as the process's local time
+      if (zone === '') throw new Error('the time zone is empty (leave it out for UTC)');
       // the first start after (now - duration) is <= now exactly when a window is open now;
       // croner checks the time zone only here, not in the constructor
-      start = new Cron(w.schedule, { timezone: w.timeZone ?? 'UTC', paused: true }).nextRun(new Date(now.getTime() - w.durationSeconds * 1000));
+      start = new Cron(w.schedule, { timezone: zone, paused: true }).nextRun(new Date(now.getTime() - w.durationSeconds * 1000));
     } catch (err) {
-      throw new PolicyError(`maintenance window schedule "${w.schedule}" (${w.timeZone ?? 'UTC'}) is invalid: ${(err as Error).message}`);
+      throw new PolicyError(`maintenance window schedule "${w.schedule}" (${zone}) is invalid: ${(err as Error).message}`);
     }
     return start !== null && start.getTime() <= now.getTime();
   });

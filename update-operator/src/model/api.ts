@@ -133,7 +133,7 @@ export interface LabelSelector {
 }
 
 export interface MaintenanceWindow {
-  /** Five-field cron expression for the window's start, e.g. `0 2 * * *`. */
+  /** Cron expression for the window's start, e.g. `0 2 * * *`; a sixth, leading field gives seconds. */
   schedule: string;
   /** IANA time zone the schedule is read in; default UTC. */
   timeZone?: string;

@@ -103,8 +103,8 @@ const updatePolicySpec = obj('Rollout policy', {
     items: obj(
       'Window',
       {
-        schedule: str('Five-field cron expression for the window start'),
-        timeZone: str('IANA time zone (default UTC)'),
+        schedule: str('Cron expression for the window start: five fields, or six with a leading seconds field'),
+        timeZone: str('IANA time zone (default UTC)', { minLength: 1 }),
         durationSeconds: int('Window length', 1),
       },
       ['schedule', 'durationSeconds'],
