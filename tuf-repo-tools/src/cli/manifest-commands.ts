@@ -19,7 +19,7 @@ async function readManifest(path: string): Promise<Manifest> {
 /** A manifest edit: read FILE, apply, write it back atomically. */
 function editCommand<O>(name: string, description: string, build: (cmd: Command) => Command, edit: (m: Manifest, opts: O) => Promise<Manifest> | Manifest): Command {
   return build(new Command(name).description(description).argument('<manifest>', 'manifest.json file')).action(async (path: string, opts: O) => {
-    await writeFileAtomic(path, serializeManifest(await edit(await readManifest(path), opts)));
+    writeFileAtomic(path, serializeManifest(await edit(await readManifest(path), opts)));
   });
 }
 
@@ -41,7 +41,7 @@ export function manifestCommand(): Command {
     .argument('<manifest>')
     .action(async (path: string) => {
       if (await exists(path)) throw new UserError(`${path} already exists`);
-      await writeFileAtomic(path, serializeManifest(emptyManifest()));
+      writeFileAtomic(path, serializeManifest(emptyManifest()));
     });
   manifest.addCommand(
     editCommand(

@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../fs/files.js';
 import { generateKey, loadPrivateKeyFile, type KeyType, type LocalKeySigner } from './keys.js';
 
 export async function writePrivateKeyFile(path: string, privatePem: string): Promise<void> {
-  await writeFileAtomic(path, privatePem, 0o600);
+  writeFileAtomic(path, privatePem, 0o600);
 }
 
 /** Loads every `*.pem` key of `dir`, in name order; none when the directory is absent. */

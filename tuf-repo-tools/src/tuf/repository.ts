@@ -227,7 +227,7 @@ export class RepositoryEditor {
       }
       await mkdir(join(repoDir, TARGETS_DIR), { recursive: true });
       // timestamp.json is last: until it is replaced, clients see the previous repository.
-      for (const [name, data] of files) await writeFileAtomic(join(repoDir, METADATA_DIR, name), data);
+      for (const [name, data] of files) writeFileAtomic(join(repoDir, METADATA_DIR, name), data);
     };
 
     if (base) {

@@ -134,5 +134,5 @@ export async function signRoot(md: Metadata<Root>, signers: readonly Signer[], o
 }
 
 export async function writeRootFile(path: string, md: Metadata<Root>): Promise<void> {
-  await writeFileAtomic(path, serializeMetadata(md));
+  writeFileAtomic(path, serializeMetadata(md));
 }

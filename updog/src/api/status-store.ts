@@ -47,5 +47,5 @@ function isUpdateStatus(v: unknown): v is Omit<UpdateStatus, 'rebootRequestedInB
 }
 
 export async function saveStatus(file: string, status: UpdateStatus): Promise<void> {
-  await writeFileAtomic(file, `${JSON.stringify(status, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(status, null, 2)}\n`);
 }

@@ -4,7 +4,8 @@
  * on disk. A reader sees the old file or the new one, never a torn one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** A fresh temporary name next to `path` (same directory, so a rename is atomic). */
@@ -22,20 +23,33 @@ export async function syncPath(path: string): Promise<void> {
   }
 }
 
-/** Writes `data` to `path` atomically and durably (creating its directory if needed). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+/**
+ * Writes `data` to `path` atomically and durably (creating its directory if needed). Synchronous:
+ * tuf-js persists its metadata from synchronous code, and the files are small.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
   const tmp = tempSibling(path);
-  const handle = await open(tmp, 'wx', mode);
+  const fd = openSync(tmp, 'wx', mode);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    await rename(tmp, path);
+    writeFileSync(fd, data);
+    fsyncSync(fd);
   } catch (err) {
-    await handle.close().catch(() => undefined); // may be closed already
-    await rm(tmp, { force: true });
+    closeSync(fd);
+    rmSync(tmp, { force: true });
     throw err;
   }
-  await syncPath(dirname(path));
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }

@@ -1,10 +1,11 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
 import type { Updater } from 'tuf-js';
 import type { Dispatcher } from 'undici';
 import type { HostContext } from '../cli/host-context.js';
+import { writeFileAtomic } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { parseManifest, type Manifest } from '../manifest/manifest.js';
@@ -87,9 +88,10 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
 }
 
 /**
- * First run: the cache starts from the trusted root shipped with the OS. tuf-js rewrites cached
- * files in place, so a crash can leave a torn root.json; starting again from the shipped root is
- * safe (every newer root must still be signed by its predecessor) and keeps updates flowing.
+ * First run: the cache starts from the trusted root shipped with the OS. Cached files are replaced
+ * atomically (updater.ts), but a cache damaged some other way (a bad disk, an older updog) must
+ * not stop updates: starting again from the shipped root is safe (every newer root must still be
+ * signed by its predecessor).
  */
 function seedMetadataCache(cacheDir: string, rootJson: string, logger: Logger): void {
   try {
@@ -103,7 +105,7 @@ function seedMetadataCache(cacheDir: string, rootJson: string, logger: Logger): 
     logger.warn({ cachedRoot, rootJson }, 'cached TUF root is unreadable; starting again from the shipped root');
   }
   try {
-    copyFileSync(rootJson, cachedRoot);
+    writeFileAtomic(cachedRoot, readFileSync(rootJson));
   } catch (err) {
     throw new UserError(`${rootJson}: cannot read the trusted TUF root: ${(err as Error).message}`, { cause: err });
   }

@@ -1,6 +1,8 @@
+import { join } from 'node:path';
 import { Updater } from 'tuf-js';
-import { DownloadError, RepositoryError } from 'tuf-js/dist/error.js';
+import { DownloadError, PersistError, RepositoryError } from 'tuf-js/dist/error.js';
 import type { Dispatcher } from 'undici';
+import { writeFileAtomic } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { UndiciFetcher } from './fetcher.js';
@@ -26,8 +28,9 @@ export interface UpdaterSettings {
 
 /** A tuf-js Updater on the undici fetcher. One per refresh: tuf-js refreshes once per instance. */
 export function createUpdater(s: UpdaterSettings): Updater {
+  let updater: Updater;
   try {
-    return new Updater({
+    updater = new Updater({
       metadataDir: s.metadataDir,
       metadataBaseUrl: s.metadataUrl,
       ...(s.targetBaseUrl === undefined ? {} : { targetBaseUrl: s.targetBaseUrl }),
@@ -43,6 +46,25 @@ export function createUpdater(s: UpdaterSettings): Updater {
   } catch (err) {
     throw tufError(err, `cannot load the trusted metadata in ${s.metadataDir}`);
   }
+  persistDurably(updater, s.metadataDir);
+  return updater;
+}
+
+/**
+ * tuf-js writes each verified metadata file over the cached one in place: a crash mid-write
+ * leaves a torn file, and a torn timestamp or snapshot loses the version floor that protects the
+ * host from rollback attacks. Its (private) persistMetadata is replaced, on this instance, by an
+ * atomic, synced write of the same bytes to the same name.
+ */
+function persistDurably(updater: Updater, metadataDir: string): void {
+  (updater as unknown as { persistMetadata: (role: string, bytes: Buffer) => void }).persistMetadata = (role, bytes) => {
+    const name = `${encodeURIComponent(role)}.json`;
+    try {
+      writeFileAtomic(join(metadataDir, name), bytes);
+    } catch (err) {
+      throw new PersistError(`Failed to persist metadata ${name}: ${(err as Error).message}`);
+    }
+  };
 }
 
 /** Runs a tuf-js step, turning its errors into one operator-readable line. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -75,6 +75,23 @@ describe('openUpdateRepository (the API the installer uses)', () => {
     expect(again.manifest.migrations).toEqual([{ from: '1.0.0', to: '1.1.0', targets: ['m.lz4'] }]);
     const cachedRoot = JSON.parse(readFileSync(join(h.paths.metadataCache, 'root.json'), 'utf8')) as { signed: { version: number } };
     expect(cachedRoot.signed.version).toBe(2);
+  });
+
+  it('replaces cached metadata atomically (new file renamed over the old one, never rewritten in place)', async () => {
+    const { host: h } = await open();
+    const cache = h.paths.metadataCache;
+    const oldTimestamp = readFileSync(join(cache, 'timestamp.json'));
+    // a second name for the cached file's inode: an in-place rewrite would change its bytes too
+    linkSync(join(cache, 'timestamp.json'), join(h.dir.path, 'timestamp-v1.json'));
+    h.repo.publish({ manifest: MANIFEST });
+    const ctx = await loadHostContext({ ...h.paths, logLevel: 'silent' });
+    const again = await openUpdateRepository(ctx, { retries: 0 });
+    await again.close();
+    const cached = JSON.parse(readFileSync(join(cache, 'timestamp.json'), 'utf8')) as { signed: { version: number } };
+    const before = JSON.parse(oldTimestamp.toString('utf8')) as { signed: { version: number } };
+    expect(cached.signed.version).toBe(before.signed.version + 1);
+    expect(readFileSync(join(h.dir.path, 'timestamp-v1.json'))).toEqual(oldTimestamp);
+    expect(readdirSync(cache).sort()).toEqual(['root.json', 'snapshot.json', 'targets.json', 'timestamp.json']);
   });
 
   it('starts again from the shipped root when the cached root is torn', async () => {
