@@ -21,20 +21,22 @@ function isObjectRecord(value: unknown): value is Record<string, object> {
 }
 
 function fromJSON(data: TargetsJson): Targets {
-  const { targets, ...rest } = data;
+  const targets: unknown = typeof data === 'object' && data !== null ? data.targets : undefined;
   // absent or malformed: the library handles it (and throws its own error)
   if (!isObjectRecord(targets)) return libraryTargetsJson.fromJSON.call(Targets, data);
-  const parsed = libraryTargetsJson.fromJSON.call(Targets, { ...rest, targets: {} });
-  for (const [path, file] of Object.entries(targets)) parsed.targets[path] = TargetFile.fromJSON(path, file as TargetsJson);
+  Targets.commonFieldsFromJSON(data); // the library checks these before the targets
+  // fromEntries makes own keys, as the library's spread does (a target may be named "__proto__")
+  const parsedTargets = Object.fromEntries(Object.entries(targets).map(([path, file]) => [path, TargetFile.fromJSON(path, file as TargetsJson)]));
+  const parsed = libraryTargetsJson.fromJSON.call(Targets, { ...data, targets: {} });
+  (parsed as { targets: Record<string, TargetFile> }).targets = parsedTargets;
   return parsed;
 }
 
 function toJSON(this: Targets): ReturnType<Targets['toJSON']> {
   // the library's output for the same fields with no targets (own fields: toJSON reads only those)
   const json = libraryTargetsJson.toJSON.call({ ...this, targets: {} } as Targets);
-  const targets: typeof json = {};
-  for (const [path, file] of Object.entries(this.targets)) targets[path] = file.toJSON();
-  json.targets = targets; // the key exists already, so the key order stays the library's
+  // the key exists already, so the key order stays the library's
+  json.targets = Object.fromEntries(Object.entries(this.targets).map(([path, file]) => [path, file.toJSON()]));
   return json;
 }
 

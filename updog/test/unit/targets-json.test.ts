@@ -32,12 +32,14 @@ describe('linear targets JSON for @tufjs/models', () => {
     ['no targets key', { ...SIGNED, targets: undefined }],
     ['empty targets', { ...SIGNED, targets: {} }],
     ['targets is an empty array (the library takes it)', { ...SIGNED, targets: [] }],
+    ['a target named __proto__', { ...SIGNED, targets: JSON.parse('{"__proto__": {"length": 1, "hashes": {"sha256": "aa"}}, "b": {"length": 2, "hashes": {"sha256": "bb"}}}') as unknown }],
   ])('parses and serialises exactly like the library: %s', (_name, signed) => {
     const ours = Targets.fromJSON(signed as Json);
     const theirs = library(signed);
     expect(ours.equals(theirs)).toBe(true);
     expect(JSON.stringify(ours.toJSON())).toBe(libraryJson(theirs)); // key order included
     expect(Object.keys(ours.targets)).toEqual(Object.keys(theirs.targets));
+    expect(Object.getPrototypeOf(ours.targets)).toBe(Object.prototype);
   });
 
   it.each([
@@ -46,6 +48,9 @@ describe('linear targets JSON for @tufjs/models', () => {
     ['a target lacks its length', { ...SIGNED, targets: { 'a.txt': { hashes: { sha256: '11' } } } }],
     ['expires is missing', { ...SIGNED, expires: undefined }],
     ['delegations are malformed', { ...SIGNED, delegations: 'x' }],
+    ['a target and the delegations are malformed (the target is reported)', { ...SIGNED, targets: { 'a.txt': { hashes: {} } }, delegations: 'x' }],
+    ['spec_version and a target are malformed (spec_version is reported)', { ...SIGNED, spec_version: 'x', targets: { 'a.txt': { hashes: {} } } }],
+    ['the document is null', null],
   ])('fails with the library error when %s', (_name, signed) => {
     const theirs = outcome(() => library(signed));
     expect(theirs).not.toMatch(/^ok/);
