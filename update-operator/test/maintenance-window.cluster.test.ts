@@ -103,8 +103,13 @@ describe('a maintenance window that opens during the test', () => {
     expect(closedSamples.length).toBeGreaterThan(0);
     for (const s of closedSamples) expect(s).toEqual(f.names.map((n) => [n, 'Idle', 'Idle', false]));
 
-    await waitFor(async () => (await f.nodeUpdates()).every((nu) => nu.status?.state === 'Idle' && nu.status.currentVersion === NEW), {
-      what: `every node Idle on ${NEW} after the window opened`,
+    // the controller writes the Idle status first, then uncordons and records the Updated Event
+    const finished = async (): Promise<boolean> =>
+      (await f.nodeUpdates()).every((nu) => nu.status?.state === 'Idle' && nu.status.currentVersion === NEW) &&
+      (await f.nodes()).every((n) => n.spec?.unschedulable !== true) &&
+      (await Promise.all(f.names.map(async (name) => (await nodeUpdateEvents(name)).some((e) => e.reason === 'Updated')))).every(Boolean);
+    await waitFor(finished, {
+      what: `every node Idle on ${NEW}, uncordoned and with its Updated Event after the window opened`,
       timeoutMs: 120_000,
       intervalMs: 500,
     }).catch(async (err: Error) => {

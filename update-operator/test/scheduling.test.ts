@@ -53,6 +53,10 @@ describe('inMaintenanceWindow', () => {
   it('reports an invalid schedule clearly', () => {
     expect(() => inMaintenanceWindow([{ schedule: 'every night', durationSeconds: 60 }], now)).toThrow(/"every night"/);
   });
+  it('reports an invalid window even while another one is open', () => {
+    expect(inMaintenanceWindow([nightly], new Date('2026-03-10T02:30:00Z'))).toBe(true);
+    expect(() => inMaintenanceWindow([nightly, { schedule: 'every night', durationSeconds: 60 }], new Date('2026-03-10T02:30:00Z'))).toThrow(PolicyError);
+  });
   it('reports an unknown time zone as an invalid window', () => {
     expect(() => inMaintenanceWindow([{ ...nightly, timeZone: 'Europe/Atlantis' }], now)).toThrow(PolicyError);
     expect(() => inMaintenanceWindow([{ ...nightly, timeZone: 'Europe/Atlantis' }], now)).toThrow(/^maintenance window schedule "0 2 \* \* \*" \(Europe\/Atlantis\) is invalid: /);

@@ -20,23 +20,28 @@ export function resolveMaxUnavailable(value: number | string, selectedNodes: num
   throw new PolicyError(`maxUnavailable "${value}" is neither a number nor a percentage like "20%"`);
 }
 
-/** Is `now` inside any window? No windows means always. A window is [start, start + duration). */
+/**
+ * Is `now` inside any window? No windows means always. A window is [start, start + duration).
+ * Every window is checked, so an invalid one is reported even while another is open.
+ */
 export function inMaintenanceWindow(windows: readonly MaintenanceWindow[], now: Date): boolean {
   if (windows.length === 0) return true;
-  return windows.some((w) => {
-    const zone = w.timeZone ?? 'UTC';
-    let start: Date | null;
-    try {
-      // croner would read an empty zone as the process's local time
-      if (zone === '') throw new Error('the time zone is empty (leave it out for UTC)');
-      // the first start after (now - duration) is <= now exactly when a window is open now;
-      // croner checks the time zone only here, not in the constructor
-      start = new Cron(w.schedule, { timezone: zone, paused: true }).nextRun(new Date(now.getTime() - w.durationSeconds * 1000));
-    } catch (err) {
-      throw new PolicyError(`maintenance window schedule "${w.schedule}" (${zone}) is invalid: ${(err as Error).message}`);
-    }
-    return start !== null && start.getTime() <= now.getTime();
-  });
+  return windows.map((w) => isOpen(w, now)).some(Boolean);
+}
+
+function isOpen(w: MaintenanceWindow, now: Date): boolean {
+  const zone = w.timeZone ?? 'UTC';
+  let start: Date | null;
+  try {
+    // croner would read an empty zone as the process's local time
+    if (zone === '') throw new Error('the time zone is empty (leave it out for UTC)');
+    // the first start after (now - duration) is <= now exactly when a window is open now;
+    // croner checks the time zone only here, not in the constructor
+    start = new Cron(w.schedule, { timezone: zone, paused: true }).nextRun(new Date(now.getTime() - w.durationSeconds * 1000));
+  } catch (err) {
+    throw new PolicyError(`maintenance window schedule "${w.schedule}" (${zone}) is invalid: ${(err as Error).message}`);
+  }
+  return start !== null && start.getTime() <= now.getTime();
 }
 
 /** A node as the scheduler sees it. */
