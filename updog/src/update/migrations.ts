@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { syncPath } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
@@ -79,9 +79,11 @@ export interface FetchMigrationsOptions {
  */
 export async function fetchMigrations(o: FetchMigrationsOptions): Promise<FetchedMigration[]> {
   if (o.targets.length === 0) return [];
-  await mkdir(o.dir, { recursive: true }).catch((err: Error) => {
+  const created = await mkdir(o.dir, { recursive: true }).catch((err: Error) => {
     throw new MigrationError(`cannot create the migrations directory ${o.dir}: ${err.message}`, { cause: err });
   });
+  // new directories, durably: each one's entry lives in its parent
+  if (created !== undefined) for (let dir = o.dir; dir !== dirname(created); dir = dirname(dir)) await syncPath(dirname(dir));
   await removePartialFiles(o.dir);
   const fetched: FetchedMigration[] = [];
   for (const target of o.targets) {
@@ -102,6 +104,9 @@ export async function fetchMigrations(o: FetchMigrationsOptions): Promise<Fetche
     o.logger.info({ migration: target.name, file, bytes: target.length }, 'migration downloaded and verified');
     fetched.push({ target: target.name, file, sha256: target.sha256, downloaded: true });
   }
+  // the renames, durably, before the caller writes an image that needs them: also those of files
+  // kept from a run that stopped after its rename and before its directory sync
+  await syncPath(o.dir);
   return fetched;
 }
 
@@ -137,5 +142,4 @@ async function downloadAtomically(target: TargetLocation, file: string, dir: str
   } finally {
     http?.close();
   }
-  await syncPath(dir); // the rename, durably
 }
