@@ -55,6 +55,11 @@ export class PartitionWriter {
    * modify `data` afterwards.
    */
   async write(data: Buffer): Promise<void> {
+    if (this.syncFailure !== undefined) {
+      // the disk failed to store what was written: stop downloading
+      await this.settle();
+      throw this.syncFailure;
+    }
     if (this.written + data.length > this.partition.size) {
       await this.settle();
       throw new PartitionOverflowError(
@@ -89,8 +94,11 @@ export class PartitionWriter {
 
   /** Waits for the last write and flushes the disk's data to stable storage. */
   async finish(): Promise<number> {
-    await this.inFlight;
-    await this.syncing;
+    try {
+      await this.inFlight;
+    } finally {
+      await this.syncing; // the disk may be closed once this returns or throws
+    }
     if (this.syncFailure !== undefined) throw this.syncFailure;
     await this.disk.sync();
     return this.written;

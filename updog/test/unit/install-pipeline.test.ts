@@ -143,7 +143,7 @@ describe('PartitionWriter', () => {
     expect(await finished).toBe(24);
   });
 
-  it('reports a failed background sync from finish even when the last sync succeeds', async () => {
+  it('stops at a failed background sync: the next write and finish report it (a later fsync would not)', async () => {
     let syncs = 0;
     const disk = {
       write: async (_buffer: Uint8Array, _offset: number, length: number) => ({ bytesWritten: length }),
@@ -153,12 +153,13 @@ describe('PartitionWriter', () => {
       },
     };
     const writer = new PartitionWriter(disk, { offset: 0, size: 100, label: 'ROOT-B' }, 4);
-    await writer.write(Buffer.alloc(8));
-    await writer.write(Buffer.alloc(8));
-    await writer.write(Buffer.alloc(8));
-    const err = await failure(writer.finish());
-    expect((err as NodeJS.ErrnoException).code).toBe('EIO');
-    expect(syncs).toBe(3); // one per write: the first failed, the two after it succeeded
+    await writer.write(Buffer.alloc(8)); // 8 unsynced: a sync starts, and fails
+    await new Promise((resolve) => setImmediate(resolve));
+    // the next write stops the install at once rather than write on to a failing disk
+    expect(((await failure(writer.write(Buffer.alloc(8)))) as NodeJS.ErrnoException).code).toBe('EIO');
+    // and finish reports it too, although a later sync would succeed
+    expect(((await failure(writer.finish())) as NodeJS.ErrnoException).code).toBe('EIO');
+    expect(syncs).toBe(1);
   });
 });
 
