@@ -104,10 +104,16 @@ function seedMetadataCache(cacheDir: string, rootJson: string, logger: Logger): 
     if (readRootSigned(cachedRoot) !== undefined) return;
     logger.warn({ cachedRoot, rootJson }, 'cached TUF root is unreadable; starting again from the shipped root');
   }
+  let root: Buffer;
   try {
-    writeFileAtomic(cachedRoot, readFileSync(rootJson));
+    root = readFileSync(rootJson);
   } catch (err) {
     throw new UserError(`${rootJson}: cannot read the trusted TUF root: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    writeFileAtomic(cachedRoot, root);
+  } catch (err) {
+    throw new UserError(`cannot write ${cachedRoot} into the metadata cache: ${(err as Error).message}`, { cause: err });
   }
 }
 
