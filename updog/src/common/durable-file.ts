@@ -1,16 +1,38 @@
 /**
  * Files that survive a crash or power loss whole: written under a temporary name in the same
  * directory, synced, renamed over the target, and the directory synced so the rename itself is
- * on disk. A reader sees the old file or the new one, never a torn one.
+ * on disk. A reader sees the old file or the new one, never a torn one. A temp file left by a
+ * writer that died is removed by the next write of the same file.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+const tempPrefix = (path: string): string => `.${basename(path)}.tmp-`;
+
 /** A fresh temporary name next to `path` (same directory, so a rename is atomic). */
 export function tempSibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Removes temporary files of `path` left by writers that died (their pid is in the name). */
+function removeStaleTemps(path: string): void {
+  const prefix = tempPrefix(path);
+  for (const entry of readdirSync(dirname(path))) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) rmSync(join(dirname(path), entry), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
 }
 
 /** fsync of a file or directory by path. */
@@ -29,6 +51,7 @@ export async function syncPath(path: string): Promise<void> {
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true });
+  removeStaleTemps(path);
   const tmp = tempSibling(path);
   const fd = openSync(tmp, 'wx', mode);
   try {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -28,5 +29,15 @@ describe('writeFileAtomic', () => {
     expect(() => writeFileAtomic(target, 'new')).toThrow(expect.objectContaining({ code: 'EISDIR' }));
     expect(readdirSync(dir.path)).toEqual(['target']);
     expect(readFileSync(join(target, 'inside'), 'utf8')).toBe('old');
+  });
+
+  it('removes temp files of the same file left by dead writers, not those of live ones or of other files', () => {
+    const file = join(dir.path, 'timestamp.json');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!; // exited, so no such process now
+    writeFileSync(join(dir.path, `.timestamp.json.tmp-${dead}-0badc0de`), 'torn');
+    writeFileSync(join(dir.path, `.timestamp.json.tmp-${process.pid}-0a0a0a0a`), 'a live writer');
+    writeFileSync(join(dir.path, `.snapshot.json.tmp-${dead}-0badc0de`), 'another file');
+    writeFileAtomic(file, 'new');
+    expect(readdirSync(dir.path).sort()).toEqual([`.snapshot.json.tmp-${dead}-0badc0de`, `.timestamp.json.tmp-${process.pid}-0a0a0a0a`, 'timestamp.json']);
   });
 });
