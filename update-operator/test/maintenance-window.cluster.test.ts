@@ -5,11 +5,11 @@
  * rollout runs to the end.
  */
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { GROUP, UPDATE_POLICY, VERSION, type MaintenanceWindow, type UpdatePolicy } from '../src/model/api.js';
-import { NEW, OLD, startRolloutFixture, type ControllerProcess, type RolloutFixture } from './helpers/rollout-fixture.js';
+import { NEW, OLD, useRolloutFixture, type ControllerProcess, type RolloutFixture } from './helpers/rollout-fixture.js';
 
 const cluster = useTestCluster();
 const core = cluster.kc.makeApiClient(CoreV1Api);
@@ -76,15 +76,10 @@ async function metricsAfterIdlePass(f: RolloutFixture, controller: ControllerPro
 }
 
 describe('a maintenance window that opens during the test', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'mwopens', nodes: 2 });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'mwopens', nodes: 2 });
 
   it('admits no node while closed, says so in the policy status, then rolls every node to the new version', { timeout: 180_000 }, async () => {
+    const f = fixture();
     await f.setPolicy({ paused: true, maxUnavailable: 1, healthGate: { soakSeconds: 1 } });
     const controller = f.startController('mwopens-a');
     await f.awaitAgentReports();
@@ -136,15 +131,10 @@ describe('a maintenance window that opens during the test', () => {
 });
 
 describe('a maintenance window closed for the whole test', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'mwclosed', nodes: 2 });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'mwclosed', nodes: 2 });
 
   it('admits no node and reports that it is outside every window, not paused', { timeout: 120_000 }, async () => {
+    const f = fixture();
     // Today's UTC wall-clock time read in Asia/Kolkata (UTC+05:30 all year) is 5.5 hours ago: the
     // hour-long window closed 4.5 hours ago (it would be open now if the zone were ignored).
     const window: MaintenanceWindow = { schedule: cronAtUtcWallClock(new Date()), timeZone: 'Asia/Kolkata', durationSeconds: 3600 };

@@ -3,11 +3,11 @@
  * mid-drain, rollback + failure budget, and the agent admission policy.
  */
 import { CoordinationV1Api, CoreV1Api, CoreV1Event, PatchStrategy, PolicyV1Api, setHeaderOptions } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { createDeploymentWithPdb } from '../../test/cluster/workloads.js';
-import { NEW, OLD, startRolloutFixture, type RolloutFixture } from './helpers/rollout-fixture.js';
+import { NEW, OLD, useRolloutFixture } from './helpers/rollout-fixture.js';
 import type { NodeUpdate } from '../src/model/api.js';
 import { UpdateApiClient } from '../../updog/src/api/client.js';
 
@@ -25,15 +25,10 @@ function describeState(nus: NodeUpdate[]): string {
 }
 
 describe('a PDB that can never be satisfied', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'pdbstuck', nodes: 2 });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'pdbstuck', nodes: 2 });
 
   it('hits the drain deadline, uncordons, names the PDB in the reason and frees the slot', { timeout: 240_000 }, async () => {
+    const f = fixture();
     const [stuck, other] = f.names as [string, string];
     await createDeploymentWithPdb(cluster.kc, { namespace: f.namespace, name: 'singleton', replicas: 1, minAvailable: 1, nodeSelector: { 'kubernetes.io/hostname': stuck } });
     await waitFor(async () => (await core.listNamespacedPod({ namespace: f.namespace, labelSelector: 'app=singleton' })).items.some((p) => p.status?.phase === 'Running'), {
@@ -83,15 +78,10 @@ describe('a PDB that can never be satisfied', () => {
 });
 
 describe('a node that never comes back', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'hung', nodes: 2, hungNodes: ['hung-1'] });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'hung', nodes: 2, hungNodes: ['hung-1'] });
 
   it('is Failed at the reboot deadline with the reason, uncordoned, and its slot goes to the next node', { timeout: 180_000 }, async () => {
+    const f = fixture();
     await f.setPolicy({ paused: true, healthGate: { soakSeconds: 1 }, deadlines: { rebootSeconds: 8 }, failureBudget: { maxFailures: 2 } });
     const controller = f.startController('hung-a');
     await f.awaitAgentReports();
@@ -123,15 +113,10 @@ describe('a node that never comes back', () => {
 });
 
 describe('escalation ForceDeleteAfter', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'forcedel', nodes: 1 });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'forcedel', nodes: 1 });
 
   it('deletes a PDB-protected pod at its deadline and completes the update', { timeout: 180_000 }, async () => {
+    const f = fixture();
     const [only] = f.names as [string];
     await createDeploymentWithPdb(cluster.kc, { namespace: f.namespace, name: 'guarded', replicas: 1, minAvailable: 1, nodeSelector: { 'kubernetes.io/hostname': only } });
     await waitFor(async () => (await cluster.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'guarded', namespace: f.namespace })).status?.currentHealthy === 1, {
@@ -160,15 +145,10 @@ describe('escalation ForceDeleteAfter', () => {
 });
 
 describe('leader failover in the middle of a drain', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'failover', nodes: 2 });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'failover', nodes: 2 });
 
   it('the other replica takes over within the lease time and finishes the same drain once', { timeout: 240_000 }, async () => {
+    const f = fixture();
     const [first] = f.names as [string, string];
     await createDeploymentWithPdb(cluster.kc, { namespace: f.namespace, name: 'held', replicas: 1, minAvailable: 1, nodeSelector: { 'kubernetes.io/hostname': first } });
     await waitFor(async () => (await cluster.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'held', namespace: f.namespace })).status?.currentHealthy === 1, {
@@ -234,15 +214,10 @@ describe('leader failover in the middle of a drain', () => {
 });
 
 describe('an image that fails its health check', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'badimage', nodes: 3, badRelease: true });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'badimage', nodes: 3, badRelease: true });
 
   it('rolls back, is reported Failed with the reason, pauses the rollout after the budget, and resumes on reset', { timeout: 300_000 }, async () => {
+    const f = fixture();
     const [n1, n2, n3] = f.names as [string, string, string];
     await f.setPolicy({ paused: true, maxUnavailable: 1, healthGate: { soakSeconds: 1 }, failureBudget: { maxFailures: 1 } });
     const controller = f.startController('bad-a');

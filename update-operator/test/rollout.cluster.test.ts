@@ -3,12 +3,12 @@
  * boot model; budget, PDB and admin cordon checked continuously.
  */
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { createDaemonSet, createDeploymentWithPdb } from '../../test/cluster/workloads.js';
 import { OS_VERSION_LABEL } from '../../test/cluster/sim-node.js';
-import { NEW, startRolloutFixture, type RolloutFixture } from './helpers/rollout-fixture.js';
+import { NEW, useRolloutFixture } from './helpers/rollout-fixture.js';
 
 const cluster = useTestCluster();
 const LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -16,15 +16,10 @@ const core = cluster.kc.makeApiClient(CoreV1Api);
 const apps = cluster.kc.makeApiClient(AppsV1Api);
 
 describe('rollout across 5 simulated nodes', () => {
-  let f: RolloutFixture;
-  beforeAll(async () => {
-    f = await startRolloutFixture(cluster, { id: 'roll5', nodes: 5 });
-  });
-  afterAll(async () => {
-    await f?.stop();
-  });
+  const fixture = useRolloutFixture(cluster, { id: 'roll5', nodes: 5 });
 
   it('updates every node within the budget, keeps the PDB minimum, leaves an admin cordon alone', { timeout: 300_000 }, async () => {
+    const f = fixture();
     const ns = f.namespace;
     const nodeSelector = { [f.label.key]: f.label.value };
     await createDeploymentWithPdb(cluster.kc, { namespace: ns, name: 'web', replicas: 4, minAvailable: 3, nodeSelector });

@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1CustomResourceDefinition, type V1Node } from '@kubernetes/client-node';
 // The generated client renames fields such as `x-kubernetes-int-or-string` (and drops them when
 // given a plain object): convert manifests to its model first.
@@ -96,6 +97,24 @@ export interface RolloutOptions {
   badRelease?: boolean;
   /** Nodes whose host accepts a reboot request and never reboots (a hung host). */
   hungNodes?: string[];
+}
+
+/**
+ * A fixture for the tests of one describe block: started before them, stopped after them. Call
+ * the returned function inside a test to get it.
+ */
+export function useRolloutFixture(cluster: TestCluster, opts: RolloutOptions): () => RolloutFixture {
+  let fixture: RolloutFixture | undefined;
+  beforeAll(async () => {
+    fixture = await startRolloutFixture(cluster, opts);
+  });
+  afterAll(async () => {
+    await fixture?.stop();
+  });
+  return () => {
+    if (fixture === undefined) throw new Error(`the rollout fixture ${opts.id} is used outside its tests`);
+    return fixture;
+  };
 }
 
 export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOptions): Promise<RolloutFixture> {
