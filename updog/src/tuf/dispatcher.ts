@@ -26,5 +26,8 @@ export function createDispatcher(settings: NetworkSettings = {}): Dispatcher {
     ...(settings.noProxy === undefined ? {} : { noProxy: settings.noProxy.join(',') }),
     headersTimeout: idle,
     bodyTimeout: idle,
+    // undici 8 forwards plain-http requests to the proxy in absolute form; tunnel them as before,
+    // so a caching proxy can never answer from its cache (a stale timestamp stalls updates).
+    proxyTunnel: true,
   });
 }
