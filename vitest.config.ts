@@ -3,7 +3,13 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // Tests that need the real test cluster (test/cluster/): its global setup starts one per run.
 const CLUSTER_TESTS = ['test/cluster/**/*.test.ts', '**/*.cluster.test.ts'];
 
+// Workspace packages import each other by name; tests run the TypeScript sources, so resolve
+// their `source` export condition (Node and tsc use the compiled `default`/`types` entries).
+const CONDITIONS = ['source', 'module', 'node', 'development|production'];
+
 export default defineConfig({
+  resolve: { conditions: CONDITIONS },
+  ssr: { resolve: { conditions: CONDITIONS } },
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,

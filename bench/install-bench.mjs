@@ -105,7 +105,7 @@ function runMeasured(argv, opts = {}) {
 const UPDOG_DRIVER = `
 import { open } from 'node:fs/promises';
 import { Agent } from 'undici';
-import { installImage } from ${JSON.stringify(path.join(repoRoot, 'dist/updog/src/install/install-image.js'))};
+import { installImage } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/install/install-image.js'))};
 const [url, name, length, sha256, disk, offset, size] = process.argv.slice(1);
 const dispatcher = new Agent({ bodyTimeout: 30000, headersTimeout: 30000 });
 const fh = await open(disk, 'r+');

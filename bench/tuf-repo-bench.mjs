@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist/tuf-repo-tools/src');
+const dist = join(root, 'tuf-repo-tools/dist');
 const bin = join(dist, 'cli/tuf-repo.js');
 const argIndex = process.argv.indexOf('--targets');
 const count = argIndex > 0 ? Number(process.argv[argIndex + 1]) : 10_000;
@@ -74,7 +74,7 @@ try {
   mkdirSync(metadataDir);
   const updog = (...args) =>
     new Promise((done, fail) =>
-      execFile(process.execPath, [join(root, 'dist/updog/src/cli/updog.js'), 'tuf', '--metadata-dir', metadataDir, ...args], (err) => (err ? fail(err) : done())),
+      execFile(process.execPath, [join(root, 'updog/dist/cli/updog.js'), 'tuf', '--metadata-dir', metadataDir, ...args], (err) => (err ? fail(err) : done())),
     );
   await updog('init', join(repo, 'metadata', '1.root.json'));
   t = process.hrtime.bigint();

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node';
-import { GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type UpdatePolicy, type UpdatePolicySpec } from '../update-operator/src/model/api.js';
+import { GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type UpdatePolicy, type UpdatePolicySpec } from '@updog-ts/update-operator';
 import type { TestCluster } from '../test/cluster/cluster.js';
 import { startSimulatedFleet } from '../test/cluster/fleet.js';
 import { installOperatorApi, startControllerProcess, startFakeRepository, startNodeStack } from '../test/cluster/operator-stack.js';

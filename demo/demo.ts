@@ -14,10 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { createSimulatedHostFiles } from '../test/cluster/sim-host.js';
 import { run, say, step, type Bin } from './narrate.js';
 
-const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const updog: Bin = { name: 'updog', path: join(DIST, 'updog/src/cli/updog.js') };
-const signpost: Bin = { name: 'signpost', path: join(DIST, 'updog/src/cli/signpost.js') };
-const tufRepo: Bin = { name: 'tuf-repo', path: join(DIST, 'tuf-repo-tools/src/cli/tuf-repo.js') };
+/** The repository root, from dist/demo/ (compiled) where the demo runs. */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const updog: Bin = { name: 'updog', path: join(ROOT, 'updog/dist/cli/updog.js') };
+const signpost: Bin = { name: 'signpost', path: join(ROOT, 'updog/dist/cli/signpost.js') };
+const tufRepo: Bin = { name: 'tuf-repo', path: join(ROOT, 'tuf-repo-tools/dist/cli/tuf-repo.js') };
 
 const VARIANT = 'aws-k8s-1.31';
 const ARCH = 'x86_64';

@@ -3,7 +3,7 @@
  * workload's PDB. On a terminal the table is redrawn in place; otherwise each change is appended
  * as a line, so logs and CI output stay readable.
  */
-import type { NodeUpdate } from '../update-operator/src/model/api.js';
+import type { NodeUpdate } from '@updog-ts/update-operator';
 
 export interface NodeRow {
   node: string;

@@ -21,7 +21,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { Signpost } from '../../updog/src/signpost/signpost.js';
+import { Signpost } from '@updog-ts/updog/disk';
 import type { TestCluster } from './cluster.js';
 import { startSimulatedFleet, type SimulatedFleet } from './fleet.js';
 import { isNodeReady } from './node-fit.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NEW, runClusterRollout } from '../../demo/cluster-rollout.js';
-import { GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION } from '../../update-operator/src/model/api.js';
+import { GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION } from '@updog-ts/update-operator';
 import { repoRoot } from './repo-root.js';
 import { useTestCluster } from './vitest-cluster.js';
 

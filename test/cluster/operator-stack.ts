@@ -13,24 +13,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiextensionsV1Api, KubernetesObjectApi, type KubeConfig, type KubernetesObject, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
-import { UpdateApiClient } from '../../updog/src/api/client.js';
-import { HealthCheckError } from '../../updog/src/api/health-check.js';
-import { createUpdateHost } from '../../updog/src/api/host-actions.js';
-import { startApiServer, type ApiServer } from '../../updog/src/api/server.js';
-import { createLogger, type LogLevel } from '../../updog/src/common/log.js';
-import type { Manifest } from '../../updog/src/manifest/manifest.js';
-import { buildReleaseRepository, makeFakeRelease } from '../../tuf-repo-tools/src/index.js';
-import { serveDirectory } from '../../tuf-repo-tools/src/serve/static-server.js';
+import { type ApiServer, createUpdateHost, HealthCheckError, startApiServer, UpdateApiClient } from '@updog-ts/updog/host-api';
+import { createLogger, type LogLevel } from '@updog-ts/updog/common';
+import type { Manifest } from '@updog-ts/updog/release';
+import { buildReleaseRepository, makeFakeRelease, serveDirectory } from '@updog-ts/tuf-repo-tools';
 import type { TestCluster } from './cluster.js';
 import { ignoreConflict } from './cluster.js';
 import type { FleetMember } from './fleet.js';
 import { repoRoot } from './repo-root.js';
 import { DEFAULT_ARCH, DEFAULT_VARIANT } from './sim-host.js';
 import { waitFor } from './wait.js';
-import { NodeAgent } from '../../update-operator/src/agent/agent.js';
-import { nodeUpdateStore } from '../../update-operator/src/agent/node-update-store.js';
-import { AGENT_SA, DEFAULT_MANIFEST_OPTIONS, namespaceObject, operatorObjects } from '../../update-operator/src/deploy/manifests.js';
-import { crds } from '../../update-operator/src/model/crd.js';
+import { AGENT_SA, crds, DEFAULT_MANIFEST_OPTIONS, namespaceObject, NodeAgent, nodeUpdateStore, operatorObjects } from '@updog-ts/update-operator';
 
 /** The agents' service account, as the DaemonSet runs them (update-operator/src/deploy/manifests.ts). */
 export const AGENT_SERVICE_ACCOUNT = { namespace: DEFAULT_MANIFEST_OPTIONS.namespace, name: AGENT_SA };
@@ -157,7 +150,7 @@ export async function startNodeStack(cluster: TestCluster, member: FleetMember, 
     writeFileSync(kubeconfig, agentKc.exportConfig(), { mode: 0o600 });
     const args = ['agent', '--node-name', name, '--socket', socketPath, '--kubeconfig', kubeconfig];
     args.push('--heartbeat-seconds', String(heartbeatMs / 1000), '--refresh-seconds', String(refreshMs / 1000), '--log-level', logLevel);
-    const child = spawn(process.execPath, [join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js'), ...args], {
+    const child = spawn(process.execPath, [join(repoRoot(), 'update-operator', 'dist', 'cli', 'update-operator.js'), ...args], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     stopAgent = async () => {
@@ -210,7 +203,7 @@ export interface ControllerProcessOptions {
 
 /** Starts a controller replica (the real bin, child process) with a 1 s tick and short lease times. */
 export function startControllerProcess(opts: ControllerProcessOptions): ControllerProcess {
-  const bin = join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js');
+  const bin = join(repoRoot(), 'update-operator', 'dist', 'cli', 'update-operator.js');
   const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, '--policy', opts.policy,
     '--metrics-address', '127.0.0.1:0', '--tick', '1', '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -5,10 +5,8 @@
  */
 import { mkdirSync, openSync, closeSync, writeSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createBottlerocketDiskImage } from '../../updog/src/gpt/bottlerocket-layout.js';
-import { readGpt } from '../../updog/src/gpt/io.js';
-import { findPartitionSets, type SetName } from '../../updog/src/partitions/partition-sets.js';
-import { makeFakeImage, type FakeImageHeader } from '../../tuf-repo-tools/src/image/fake-image.js';
+import { createBottlerocketDiskImage, findPartitionSets, readGpt, type SetName } from '@updog-ts/updog/disk';
+import { makeFakeImage, type FakeImageHeader } from '@updog-ts/updog/image';
 
 export interface SimulatedHostOptions {
   /** Version installed in set A. */

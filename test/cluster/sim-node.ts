@@ -72,7 +72,7 @@ function microTime(date = new Date()): string {
 
 /** Runs the boot model through the signpost bin, so the host files change exactly as on a real boot. */
 async function bootDisk(opts: SimulatedNodeOptions): Promise<BootedOs> {
-  const signpost = join(repoRoot(), 'dist', 'updog', 'src', 'cli', 'signpost.js');
+  const signpost = join(repoRoot(), 'updog', 'dist', 'cli', 'signpost.js');
   const args = [signpost, '--disk', opts.diskImage, 'simulate-boot', '--json', '--record-active-set', opts.activeSetFile, '--os-release', opts.osRelease];
   let stdout: string;
   try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createLiveView, renderTable, rowReason, type NodeRow } from '../../demo/rollout-view.js';
-import type { NodeUpdate } from '../../update-operator/src/model/api.js';
+import type { NodeUpdate } from '@updog-ts/update-operator';
 
 const nu = (status: NodeUpdate['status']): NodeUpdate => ({ apiVersion: 'updates.updog.dev/v1alpha1', kind: 'NodeUpdate', metadata: { name: 'n-1' }, spec: { desiredState: 'Idle' }, status });
 const pdb = { name: 'web', readyPods: 3, minAvailable: 2 };

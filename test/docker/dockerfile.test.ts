@@ -25,7 +25,9 @@ describe('Dockerfile, its steps run outside Docker', () => {
     execFileSync(join(built.final.root, 'usr/local/bin', bin), args, { encoding: 'utf8' });
 
   it('puts a launcher for every bin of package.json on PATH, and each runs', () => {
-    const bins = Object.keys((JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string> }).bin);
+    const bins = ['updog', 'tuf-repo-tools', 'update-operator'].flatMap((pkg) =>
+      Object.keys((JSON.parse(readFileSync(`${pkg}/package.json`, 'utf8')) as { bin: Record<string, string> }).bin),
+    );
     expect(bins).toEqual(['updog', 'signpost', 'tuf-repo', 'update-operator']);
     for (const bin of bins) expect(launch(bin, ['--help'])).toMatch(new RegExp(`^Usage: ${bin} `));
     expect(launch('update-operator', ['agent', '--help'])).toMatch(/^Usage: update-operator agent /);

@@ -55,7 +55,7 @@ export function runDockerfile(dockerfile = join(CONTEXT, 'Dockerfile'), log = (s
           const source = from ? join(from.root, src) : join(CONTEXT, src);
           const target = dest.endsWith('/') ? join(inStage(dest), src.split('/').pop()) : inStage(dest);
           mkdirSync(dirname(target), { recursive: true });
-          cpSync(source, target, { recursive: true });
+          cpSync(source, target, { recursive: true, verbatimSymlinks: true }); // as Docker: links stay relative
         }
         break;
       }

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseUpdogConfig } from '../../updog/src/config/updog-config.js';
+import { parseUpdogConfig } from '@updog-ts/updog/config';
 // @ts-expect-error plain ESM script without type declarations
 import { README, readmeWithReference, renderCliReference } from './cli-reference.mjs';
 

@@ -10,7 +10,7 @@ import { afterEach } from 'vitest';
 
 const run = promisify(execFile);
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
-export const TUF_REPO_BIN = join(REPO_ROOT, 'dist/tuf-repo-tools/src/cli/tuf-repo.js');
+export const TUF_REPO_BIN = join(REPO_ROOT, 'tuf-repo-tools/dist/cli/tuf-repo.js');
 const PYTHON_CLIENT = join(import.meta.dirname, 'interop/python_client.py');
 
 /** A fresh temp dir, removed after the current test. */

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from '../../updog/src/manifest/manifest.js';
+import { parseManifest } from '@updog-ts/updog/release';
 import { addUpdate, emptyManifest, manifestProblems, parseReleaseToml, removeUpdate, setMaxVersion } from '../src/manifest/edit.js';
 import { BUILTIN_WAVE_POLICIES, parseWavePolicy, resolveWavePolicy, wavesFromPolicy } from '../src/manifest/wave-policy.js';
 import { formatExpires, parseDuration, parseTime } from '../src/time/time.js';

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from '../../updog/src/manifest/manifest.js';
+import { parseManifest } from '@updog-ts/updog/release';
 import { targetFilePath } from '../src/tuf/inspect.js';
 import { loadRepository } from '../src/tuf/load.js';
 import { tufRepo, tufRepoOk, useTempDirs } from './helpers.js';

@@ -11,7 +11,7 @@ import { serveDirectory, type StaticServer } from '../src/serve/static-server.js
 import { REPO_ROOT, tufRepoOk, useTempDirs } from './helpers.js';
 
 const run = promisify(execFile);
-const UPDOG_BIN = resolve(REPO_ROOT, 'dist/updog/src/cli/updog.js');
+const UPDOG_BIN = resolve(REPO_ROOT, 'updog/dist/cli/updog.js');
 const tempDir = useTempDirs();
 const servers: StaticServer[] = [];
 afterEach(async () => {

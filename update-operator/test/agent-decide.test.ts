@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideStep, hostReport } from '../src/agent/decide.js';
-import type { StatusResponse, UpdateState } from '../../updog/src/api/protocol.js';
+import type { StatusResponse, UpdateState } from '@updog-ts/updog/host-api';
 import { API_VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatus } from '../src/model/api.js';
 
 const img = (version: string) => ({ variant: 'aws-k8s-1.31', arch: 'x86_64', version });

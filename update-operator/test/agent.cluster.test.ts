@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulatedFleet, type SimulatedFleet } from '../../test/cluster/fleet.js';
 import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
-import { Signpost } from '../../updog/src/signpost/signpost.js';
+import { Signpost } from '@updog-ts/updog/disk';
 import { API_VERSION, GROUP, NODE_UPDATE, VERSION, type NodeUpdate, type NodeUpdateSpec } from '../src/model/api.js';
 import { AGENT_SERVICE_ACCOUNT, installOperatorApi, startFakeRepository, startNodeStack, type FakeRepository, type NodeStack } from '../../test/cluster/operator-stack.js';
 

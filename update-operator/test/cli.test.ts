@@ -5,7 +5,7 @@ import { distBin, runBin } from '../../updog/test/helpers/run-bin.js';
 import { installYaml } from '../src/cli/manifests.js';
 import { DEFAULT_MANIFEST_OPTIONS } from '../src/deploy/manifests.js';
 
-const BIN = distBin('update-operator/src/cli/update-operator.js');
+const BIN = distBin('update-operator/dist/cli/update-operator.js');
 
 describe('update-operator controller', () => {
   it('refuses a renew deadline not shorter than the lease', async () => {

@@ -3,7 +3,7 @@ import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
-import { createLogger } from '../../updog/src/common/log.js';
+import { createLogger } from '@updog-ts/updog/common';
 import { LeaderElector } from '../src/controller/leader-election.js';
 
 const cluster = useTestCluster();

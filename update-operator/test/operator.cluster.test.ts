@@ -9,7 +9,7 @@ import { waitFor } from '../../test/cluster/wait.js';
 import { createDeploymentWithPdb } from '../../test/cluster/workloads.js';
 import { NEW, OLD, useRolloutFixture } from './helpers/rollout-fixture.js';
 import type { NodeUpdate } from '../src/model/api.js';
-import { UpdateApiClient } from '../../updog/src/api/client.js';
+import { UpdateApiClient } from '@updog-ts/updog/host-api';
 
 const cluster = useTestCluster();
 const core = cluster.kc.makeApiClient(CoreV1Api);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { makeFakeRelease } from '../image/fake-release.js';
-import type { ImagePart } from '../image/fake-image.js';
+import type { ImagePart } from '@updog-ts/updog/image';
 import { imageTargetName, packImage } from '../image/pack.js';
 import { parsePositiveInt, printJson } from './options.js';
 

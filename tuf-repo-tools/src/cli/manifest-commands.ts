@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
-import { UserError } from '../../../updog/src/common/errors.js';
-import { parseManifest, serializeManifest, type Manifest } from '../../../updog/src/manifest/manifest.js';
+import { UserError } from '@updog-ts/updog/common';
+import { parseManifest, serializeManifest, type Manifest } from '@updog-ts/updog/release';
 import { exists, writeFileAtomic } from '../fs/files.js';
 import { addUpdate, emptyManifest, loadReleaseToml, manifestProblems, removeUpdate, setMaxVersion, setMigrations, setWaves } from '../manifest/edit.js';
 import { resolveWavePolicy, wavesFromPolicy } from '../manifest/wave-policy.js';

@@ -1,7 +1,6 @@
 /** Option parsing shared by the tuf-repo commands. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { UserError } from '../../../updog/src/common/errors.js';
-import { createLogger, type Logger, type LogLevel } from '../../../updog/src/common/log.js';
+import { createLogger, type Logger, type LogLevel, UserError } from '@updog-ts/updog/common';
 import { loadKeyDir } from '../keys/key-dir.js';
 import { loadPrivateKeyFile, type Signer } from '../keys/keys.js';
 import { loadExpiryPolicy } from '../tuf/expiry-policy.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import { loadReleaseToml } from '../manifest/edit.js';
 import { resolveWavePolicy } from '../manifest/wave-policy.js';
 import { releaseImages } from '../release/release.js';

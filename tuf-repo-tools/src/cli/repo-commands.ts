@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { Command } from 'commander';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import { expiringRoles, verifyTargetFiles } from '../tuf/inspect.js';
 import { loadRepository, loadRootFile } from '../tuf/load.js';
 import { RepositoryEditor, type PublishResult } from '../tuf/repository.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { Metadata, Root } from '@tufjs/models';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import { loadPublicKeyFile } from '../keys/keys.js';
 import { loadRootFile } from '../tuf/load.js';
 import { DEFAULT_LIFETIME_MS } from '../tuf/repository.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import { serveDirectory } from '../serve/static-server.js';
 import { loggerOf } from './options.js';
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { logLevelOption, runCli } from '../../../updog/src/common/cli-main.js';
+import { logLevelOption, runCli } from '@updog-ts/updog/common';
 import { imageCommand } from './image-commands.js';
 import { keyCommand } from './key-commands.js';
 import { manifestCommand } from './manifest-commands.js';

@@ -7,9 +7,9 @@ import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { syncPath, tempSibling } from '../../../updog/src/common/durable-file.js';
+import { syncPath, tempSibling } from '@updog-ts/updog/common';
 
-export { tempSibling, writeFileAtomic } from '../../../updog/src/common/durable-file.js';
+export { tempSibling, writeFileAtomic } from '@updog-ts/updog/common';
 
 /**
  * Places a copy (or a hard link, when `useLink` and on the same file system) of `src` at `dest`

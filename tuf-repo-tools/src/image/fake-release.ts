@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeFakeImage, type ImagePart } from './fake-image.js';
+import { makeFakeImage, type ImagePart } from '@updog-ts/updog/image';
 import { imageTargetName, packImage } from './pack.js';
 
 export interface FakeReleaseOptions {

@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { compressSync } from 'lz4-napi';
 import xxhash from 'xxhash-wasm';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import { tempSibling } from '../fs/files.js';
 
 const FRAME_MAGIC = 0x184d2204;

@@ -3,9 +3,9 @@
  * `<name>-<variant>-<arch>-<version>-<build>-{boot.ext4,root.ext4,root.verity}.lz4`.
  */
 import { open } from 'node:fs/promises';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import { digestFile, type FileDigest } from '../fs/files.js';
-import type { ImagePart } from './fake-image.js';
+import type { ImagePart } from '@updog-ts/updog/image';
 import { packLz4File } from './lz4-pack.js';
 
 export const IMAGE_SUFFIX: Record<ImagePart, string> = {

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Key } from '@tufjs/models';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 
 export type KeyType = 'ed25519' | 'ecdsa' | 'rsa';
 export const KEY_TYPES: readonly KeyType[] = ['ed25519', 'ecdsa', 'rsa'];

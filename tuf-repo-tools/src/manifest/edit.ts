@@ -4,9 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
-import { UserError } from '../../../updog/src/common/errors.js';
-import { parseManifest, serializeManifest, type Manifest, type Migration, type Update, type UpdateImages, type Wave } from '../../../updog/src/manifest/manifest.js';
-import { compareVersions, isVersion } from '../../../updog/src/manifest/semver.js';
+import { UserError } from '@updog-ts/updog/common';
+import { compareVersions, isVersion, type Manifest, type Migration, parseManifest, serializeManifest, type Update, type UpdateImages, type Wave } from '@updog-ts/updog/release';
 
 export class ManifestEditError extends UserError {}
 

@@ -4,13 +4,12 @@
  * Wave i's key is its first seed (0 for the first wave, then floor(previous percentage / 100 *
  * MAX_SEED)), its value T + start_after; the last wave's end bound is not stored.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
-import { UserError } from '../../../updog/src/common/errors.js';
-import type { Wave } from '../../../updog/src/manifest/manifest.js';
-import { MAX_SEED } from '../../../updog/src/waves/waves.js';
+import { UserError } from '@updog-ts/updog/common';
+import type { Wave } from '@updog-ts/updog/release';
+import { MAX_SEED } from '@updog-ts/updog/release';
 import { parseDuration } from '../time/time.js';
 
 export class WavePolicyError extends UserError {}
@@ -25,13 +24,11 @@ export const BUILTIN_WAVE_POLICIES = ['default', 'accelerated', 'slow'] as const
 export type BuiltinWavePolicy = (typeof BUILTIN_WAVE_POLICIES)[number];
 
 /**
- * Path of a shipped policy file in `tuf-repo-tools/waves/`, found from this module both when run
- * from source (tuf-repo-tools/src/manifest/) and compiled (dist/tuf-repo-tools/src/manifest/).
+ * Path of a shipped policy file in `tuf-repo-tools/waves/`: two levels up from this module both
+ * when run from source (src/manifest/) and compiled (dist/manifest/).
  */
 export function builtinWavePolicyPath(name: BuiltinWavePolicy): string {
-  const file = `${name}-waves.toml`;
-  const candidates = ['../../waves/', '../../../../tuf-repo-tools/waves/'].map((dir) => fileURLToPath(new URL(dir + file, import.meta.url)));
-  return candidates.find((path) => existsSync(path)) ?? candidates[0]!;
+  return fileURLToPath(new URL(`../../waves/${name}-waves.toml`, import.meta.url));
 }
 
 export function parseWavePolicy(text: string, source = 'wave policy'): PolicyWave[] {

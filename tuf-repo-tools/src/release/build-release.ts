@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
-import { serializeManifest, type Manifest } from '../../../updog/src/manifest/manifest.js';
+import { serializeManifest, type Manifest } from '@updog-ts/updog/release';
 import { loadOrCreateKeyDir } from '../keys/key-dir.js';
 import { generateKey, parsePrivateKeyPem, type Signer } from '../keys/keys.js';
 import { exists } from '../fs/files.js';

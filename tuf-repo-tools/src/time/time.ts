@@ -2,8 +2,8 @@
  * Durations ("in 7 days", "2 weeks"), points in time (RFC 3339 or relative) and the exact
  * `expires` form TUF metadata carries here: `YYYY-MM-DDTHH:MM:SSZ`, never fractions.
  */
-import { UserError } from '../../../updog/src/common/errors.js';
-import { formatUtcSeconds } from '../../../updog/src/manifest/datetime.js';
+import { UserError } from '@updog-ts/updog/common';
+import { formatUtcSeconds } from '@updog-ts/updog/release';
 
 export class TimeError extends UserError {}
 

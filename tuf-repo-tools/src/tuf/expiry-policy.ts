@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import { parseTime } from '../time/time.js';
 import type { RoleExpiries } from './repository.js';
 

@@ -6,9 +6,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata, MetadataKind, type MetaFile, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
-import { UserError } from '../../../updog/src/common/errors.js';
-import { targetsMetadataFromJson, type JSONObject } from './metadata-json.js';
-import { requireThreshold, type AnyMetadata } from './signing.js';
+import { UserError } from '@updog-ts/updog/common';
+import { targetsMetadataFromJson, type AnyMetadata, type JSONObject } from './metadata-json.js';
+import { requireThreshold } from './signing.js';
 
 export const METADATA_DIR = 'metadata';
 export const TARGETS_DIR = 'targets';

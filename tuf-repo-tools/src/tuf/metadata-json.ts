@@ -3,13 +3,14 @@
  * number of targets (updog/src/tuf/targets-json.ts: the library's own take 66 s each way for
  * 10,000 targets).
  */
-import { Metadata, MetadataKind, type Targets } from '@tufjs/models';
-import { makeTargetsJsonLinear } from '../../../updog/src/tuf/targets-json.js';
-import type { AnyMetadata } from './signing.js';
+import { Metadata, MetadataKind, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
+import { makeTargetsJsonLinear } from '@updog-ts/updog/release';
 
 makeTargetsJsonLinear();
 
 /** The JSON object type @tufjs/models reads and writes. */
+export type AnyMetadata = Metadata<Root> | Metadata<Targets> | Metadata<Snapshot> | Metadata<Timestamp>;
+
 export type JSONObject = Parameters<typeof Metadata.fromJSON>[1];
 
 /** `md.signed` as JSON (what signatures cover, once canonicalised). */

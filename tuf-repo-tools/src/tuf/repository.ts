@@ -10,13 +10,13 @@
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Metadata, MetaFile, Snapshot, TargetFile, Targets, Timestamp, type Root } from '@tufjs/models';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import type { Signer } from '../keys/keys.js';
 import { digestBuffer, digestFile, exists, placeFileAtomic, writeFileAtomic, type FileDigest } from '../fs/files.js';
 import { formatExpires } from '../time/time.js';
 import { METADATA_DIR, TARGETS_DIR, RepositoryError, type LoadedRepository } from './load.js';
-import { metadataJson } from './metadata-json.js';
-import { requireThreshold, signRole, type AnyMetadata } from './signing.js';
+import { metadataJson, type AnyMetadata } from './metadata-json.js';
+import { requireThreshold, signRole } from './signing.js';
 
 export const SPEC_VERSION = '1.0.31';
 

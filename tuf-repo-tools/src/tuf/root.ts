@@ -4,7 +4,7 @@
  * Every content change drops existing signatures, which no longer cover the content.
  */
 import { Metadata, Root, type Key } from '@tufjs/models';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import type { Signer } from '../keys/keys.js';
 import { writeFileAtomic } from '../fs/files.js';
 import { formatExpires } from '../time/time.js';

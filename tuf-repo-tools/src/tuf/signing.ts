@@ -3,11 +3,10 @@
  */
 import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, Signature, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { UserError } from '@updog-ts/updog/common';
 import type { Signer } from '../keys/keys.js';
-import { signedJson } from './metadata-json.js';
+import { signedJson, type AnyMetadata } from './metadata-json.js';
 
-export type AnyMetadata = Metadata<Root> | Metadata<Targets> | Metadata<Snapshot> | Metadata<Timestamp>;
 export type TopRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
 export const TOP_ROLES: readonly TopRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
 

@@ -4,9 +4,9 @@
  * the spec has a generation not yet handled, takes the one step `decideStep` names. Passes run
  * one at a time, on start, on every change of the object, and every heartbeat interval.
  */
-import type { Logger } from '../../../updog/src/common/log.js';
-import { UpdateApiClient, isTransientApiError } from '../../../updog/src/api/client.js';
-import type { StatusResponse } from '../../../updog/src/api/protocol.js';
+import type { Logger } from '@updog-ts/updog/common';
+import { UpdateApiClient, isTransientApiError } from '@updog-ts/updog/host-api';
+import type { StatusResponse } from '@updog-ts/updog/host-api';
 import type { NodeUpdate } from '../model/api.js';
 import { decideStep, hostReport, rfc3339, type AgentFailureReason, type AgentStep } from './decide.js';
 import type { NodeUpdateStore } from './node-update-store.js';

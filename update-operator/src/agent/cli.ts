@@ -1,10 +1,8 @@
 /** `update-operator agent`: the per-node DaemonSet process. */
 import { KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { UpdateApiClient } from '../../../updog/src/api/client.js';
-import { DEFAULT_API_SOCKET } from '../../../updog/src/api/protocol.js';
-import { createLogger, type LogLevel } from '../../../updog/src/common/log.js';
-import { UserError } from '../../../updog/src/common/errors.js';
+import { DEFAULT_API_SOCKET, UpdateApiClient } from '@updog-ts/updog/host-api';
+import { createLogger, type LogLevel, UserError } from '@updog-ts/updog/common';
 import { NodeAgent } from './agent.js';
 import { nodeUpdateStore } from './node-update-store.js';
 

@@ -4,7 +4,7 @@
  * lost update it recomputes the same step from the same two documents, so every step must be
  * safe to repeat.
  */
-import type { StatusResponse } from '../../../updog/src/api/protocol.js';
+import type { StatusResponse } from '@updog-ts/updog/host-api';
 import { AGENT_FAILURE_REASONS, type NodeUpdate, type NodeUpdateStatus } from '../model/api.js';
 
 export type AgentFailureReason = keyof typeof AGENT_FAILURE_REASONS;

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { UserError } from '../../../updog/src/common/errors.js';
-import { createLogger, type LogLevel } from '../../../updog/src/common/log.js';
+import { createLogger, type LogLevel, UserError } from '@updog-ts/updog/common';
 import { DEFAULT_POLICY_NAME } from '../model/api.js';
 import { Controller } from '../controller/controller.js';
 import { LeaderElector } from '../controller/leader-election.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { logLevelOption, runCli } from '../../../updog/src/common/cli-main.js';
+import { logLevelOption, runCli } from '@updog-ts/updog/common';
 import { registerControllerCommand } from './controller.js';
 import { registerManifestsCommand } from './manifests.js';
 import { registerAgentCommand } from '../agent/cli.js';

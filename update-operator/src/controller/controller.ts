@@ -5,7 +5,7 @@
  * pure (state-machine.ts, scheduling.ts); this file only carries them out.
  */
 import { Watch, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../../../updog/src/common/log.js';
+import type { Logger } from '@updog-ts/updog/common';
 import { API_VERSION, GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION, resolvePolicy, type NodeUpdate, type ResolvedPolicy } from '../model/api.js';
 import { drainNode } from './drain.js';
 import { Kube, podRef } from './kube.js';

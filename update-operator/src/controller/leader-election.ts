@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '../../../updog/src/common/log.js';
+import type { Logger } from '@updog-ts/updog/common';
 
 export interface LeaseRecord {
   holder: string | undefined;

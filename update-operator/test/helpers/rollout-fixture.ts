@@ -11,12 +11,10 @@ import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHead
 // The generated client renames fields such as `x-kubernetes-int-or-string` (and drops them when
 // given a plain object): convert manifests to its model first.
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
-import { buildReleaseRepository, makeFakeRelease } from '../../../tuf-repo-tools/src/index.js';
-import { UpdateApiClient } from '../../../updog/src/api/client.js';
-import { createUpdateHost } from '../../../updog/src/api/host-actions.js';
-import { startApiServer, type ApiServer } from '../../../updog/src/api/server.js';
-import { createLogger } from '../../../updog/src/common/log.js';
-import type { Manifest, Update } from '../../../updog/src/manifest/manifest.js';
+import { buildReleaseRepository, makeFakeRelease } from '@updog-ts/tuf-repo-tools';
+import { type ApiServer, createUpdateHost, startApiServer, UpdateApiClient } from '@updog-ts/updog/host-api';
+import { createLogger } from '@updog-ts/updog/common';
+import type { Manifest, Update } from '@updog-ts/updog/release';
 import { startStaticServer, type StaticServer } from '../../../updog/test/helpers/static-server.js';
 import { NodeAgent } from '../../src/agent/agent.js';
 import { nodeUpdateStore } from '../../src/agent/node-update-store.js';

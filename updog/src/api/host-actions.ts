@@ -4,7 +4,7 @@
  * the installer, the update lock, the reboot command and the health check.
  */
 import { readFile } from 'node:fs/promises';
-import type { HostContext, HostPaths } from '../cli/host-context.js';
+import type { HostContext, HostPaths } from '../config/host-context.js';
 import type { Logger } from '../common/log.js';
 import { NothingToDo } from '../common/errors.js';
 import { loadOsRelease } from '../config/os-release.js';

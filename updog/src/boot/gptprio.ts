@@ -8,8 +8,8 @@ import { UserError } from '../common/errors.js';
 import { PARTITION_TYPE } from '../gpt/bottlerocket-layout.js';
 import { readGpt, writeGpt } from '../gpt/io.js';
 import { findPartitionSets, listPartitions, type SetName } from '../partitions/partition-sets.js';
-import { decodeSetFlags, describeFlags, encodeSetFlags, type SetFlags } from '../signpost/flags.js';
-import { FAKE_IMAGE_HEADER_MAX, parseFakeImageHeader } from '../../../tuf-repo-tools/src/image/fake-image.js';
+import { decodeSetFlags, describeFlags, encodeSetFlags, type SetFlags } from '../gpt/attribute-flags.js';
+import { FAKE_IMAGE_HEADER_MAX, parseFakeImageHeader } from './fake-image.js';
 
 export interface BootCandidate {
   /** 0-based table index. */

@@ -7,7 +7,8 @@ import { hostSelection } from '../selection/host-selection.js';
 import { applicableUpdates, selectUpdate } from '../selection/selection.js';
 import { readyAt } from '../waves/waves.js';
 import { openUpdateRepository } from '../tuf/repository.js';
-import { addHostOptions, loadHostContext, type HostOptions } from './host-context.js';
+import { loadHostContext, type HostOptions } from '../config/host-context.js';
+import { addHostOptions } from './host-options.js';
 
 interface CheckOptions {
   all?: boolean;

@@ -12,7 +12,8 @@ import { createLogger, type LogLevel } from '../common/log.js';
 import { addDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
 import { DEFAULT_LOCK_FILE } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
-import { addHostOptions, addMigrationsDirOption, type HostOptions } from './host-context.js';
+import type { HostOptions } from '../config/host-context.js';
+import { addHostOptions, addMigrationsDirOption } from './host-options.js';
 
 export const DEFAULT_STATUS_FILE = '/var/lib/updog/api-status.json';
 

@@ -12,7 +12,8 @@ import { addDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
 import { DEFAULT_LOCK_FILE, withUpdateLock } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
 import { applyUpdate, prepareUpdate, revertUpdate, type PreparedUpdate } from '../update/update.js';
-import { addHostOptions, addMigrationsDirOption, loadHostContext, type HostOptions } from './host-context.js';
+import { loadHostContext, type HostOptions } from '../config/host-context.js';
+import { addHostOptions, addMigrationsDirOption } from './host-options.js';
 
 interface LockOptions {
   lockFile: string;

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { encodeSetFlags } from '../signpost/flags.js';
+import { encodeSetFlags } from './attribute-flags.js';
 import { newGpt, type GptEntry } from './format.js';
 import { writeGpt } from './io.js';
 import { protectiveMbr } from './mbr.js';

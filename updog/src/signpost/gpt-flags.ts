@@ -1,7 +1,8 @@
 /** Reading and writing the signpost flags in an in-memory GPT (pure; the caller persists). */
 import type { Gpt } from '../gpt/format.js';
 import type { PartitionSets } from '../partitions/partition-sets.js';
-import { decodeBootEverSucceeded, decodeSetFlags, encodeBootEverSucceeded, encodeSetFlags, type SignpostFlags } from './flags.js';
+import { decodeBootEverSucceeded, decodeSetFlags, encodeBootEverSucceeded, encodeSetFlags } from '../gpt/attribute-flags.js';
+import type { SignpostFlags } from './flags.js';
 
 function entryAt(gpt: Gpt, index: number) {
   const entry = gpt.entries[index];

@@ -14,11 +14,10 @@ import {
   markSuccessfulBoot,
   rollbackToInactive,
   upgradeToInactive,
-  willBoot,
-  type SetFlags,
   type SignpostFlags,
   type Transition,
 } from './flags.js';
+import { willBoot, type SetFlags } from '../gpt/attribute-flags.js';
 import { readSignpostFlags, writeSignpostFlags } from './gpt-flags.js';
 
 export interface SignpostOptions {

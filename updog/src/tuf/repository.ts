@@ -4,7 +4,7 @@ import { join, posix } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
 import type { Updater } from 'tuf-js';
 import type { Dispatcher } from 'undici';
-import type { HostContext } from '../cli/host-context.js';
+import type { HostContext } from '../config/host-context.js';
 import { writeFileAtomic } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';

@@ -18,7 +18,6 @@ import type { Migration } from '../manifest/manifest.js';
 import { migrationPath } from '../selection/selection.js';
 import type { TargetLocation, UpdateRepository } from '../tuf/repository.js';
 
-export const DEFAULT_MIGRATIONS_DIR = '/var/lib/bottlerocket-migrations';
 
 /** Prefix of files being written; any found at the start of a run were left by a crash. */
 const PARTIAL_PREFIX = '.updog-partial-';

@@ -8,7 +8,7 @@
  * never written.
  */
 import { open } from 'node:fs/promises';
-import type { HostContext } from '../cli/host-context.js';
+import type { HostContext } from '../config/host-context.js';
 import { NothingToDo, UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { installImage } from '../install/install-image.js';
@@ -17,11 +17,12 @@ import type { Update } from '../manifest/manifest.js';
 import type { PartitionSet, SetName } from '../partitions/partition-sets.js';
 import { selectUpdate } from '../selection/selection.js';
 import { resolveDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
-import { describeFlags } from '../signpost/flags.js';
+import { describeFlags } from '../gpt/attribute-flags.js';
 import { Signpost } from '../signpost/signpost.js';
 import { openUpdateRepository, type TargetLocation, type UpdateRepository } from '../tuf/repository.js';
 import { crashAfterBytes, crashPoint } from './crash-points.js';
-import { DEFAULT_MIGRATIONS_DIR, fetchMigrations, resolveMigrations, type FetchedMigration } from './migrations.js';
+import { DEFAULT_MIGRATIONS_DIR } from '../config/host-context.js';
+import { fetchMigrations, resolveMigrations, type FetchedMigration } from './migrations.js';
 
 /** The images of a set, in the order they are written. */
 export const IMAGE_ORDER = ['root', 'boot', 'hash'] as const;

@@ -9,10 +9,10 @@ export interface BinResult {
 
 /** Path of a compiled bin under dist/ (run `npx tsc -p tsconfig.json` first), from the repo root. */
 export function distBin(relativeJs: string): string {
-  return resolve(import.meta.dirname, '../../../dist', relativeJs);
+  return resolve(import.meta.dirname, '../../..', relativeJs);
 }
 
-export const UPDOG_BIN = distBin('updog/src/cli/updog.js');
+export const UPDOG_BIN = distBin('updog/dist/cli/updog.js');
 
 /**
  * Runs a compiled JS bin with the current node. `env` is layered over the test's environment;

@@ -13,7 +13,7 @@ import { distBin, runBin, UPDOG_BIN } from '../helpers/run-bin.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { createUpdateFixture, fakeImageHash, sgdiskVerifies, type UpdateFixture } from './update-fixture.js';
 
-const SIGNPOST_BIN = distBin('updog/src/cli/signpost.js');
+const SIGNPOST_BIN = distBin('updog/dist/cli/signpost.js');
 
 let fx: UpdateFixture;
 let serve: ServeProcess;

@@ -3,7 +3,7 @@ import { linkSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadHostContext } from '../../src/cli/host-context.js';
+import { loadHostContext } from '../../src/config/host-context.js';
 import type { Manifest } from '../../src/manifest/manifest.js';
 import { openUpdateRepository, type UpdateRepository } from '../../src/tuf/repository.js';
 import { createTestHost, type TestHost } from '../helpers/test-host.js';

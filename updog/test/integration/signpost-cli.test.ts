@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTempDir, removeDir, sgdisk, sgdiskAttributes, sgdiskVerifyOutput, writeFakeRoot } from '../unit/gpt-helpers.js';
 
-const BIN = fileURLToPath(new URL('../../../dist/updog/src/cli/signpost.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../dist/cli/signpost.js', import.meta.url));
 const MIB = 1024 * 1024;
 
 let dir: string;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildReleaseRepository, hashedTargetPath, loadRepository, setMigrations } from '../../../tuf-repo-tools/src/index.js';
+import { buildReleaseRepository, hashedTargetPath, loadRepository, setMigrations } from '@updog-ts/tuf-repo-tools';
 import { parseManifest, type Migration } from '../../src/manifest/manifest.js';
 import { startServe } from '../helpers/serve-process.js';
 import { createUpdateFixture, fakeImageHash, IMAGE_SIZES, sgdiskVerifies, type ReleaseSpec, type UpdateFixture } from './update-fixture.js';

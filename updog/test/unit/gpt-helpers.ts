@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createBottlerocketDiskImage } from '../../src/gpt/bottlerocket-layout.js';
-import type { SetFlags } from '../../src/signpost/flags.js';
-import { makeFakeImage } from '../../../tuf-repo-tools/src/image/fake-image.js';
+import type { SetFlags } from '../../src/gpt/attribute-flags.js';
+import { makeFakeImage } from '../../src/boot/fake-image.js';
 
 export const MIB = 1024 * 1024;
 export const SMALL_LAYOUT = { bootSize: MIB, rootSize: 2 * MIB, hashSize: MIB, privateSize: MIB };

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeLz4Frame } from '../../../tuf-repo-tools/src/image/lz4-pack.js';
+import { encodeLz4Frame } from '@updog-ts/tuf-repo-tools';
 import { createLogger } from '../../src/common/log.js';
 import * as sourceDecodeStage from '../../src/install/decode-stage.js';
 import * as sourceInstallImage from '../../src/install/install-image.js';
@@ -25,7 +25,7 @@ const { DownloadVerificationError, verifyTargetBytes } = sourceVerifiedDownload;
  * the compiled build (decode-stage.ts): both are tested, each with its own module graph (error
  * classes included). The compiled side needs `npm run build` first (`npm test` does it).
  */
-const dist = (file: string): string => new URL(`../../../dist/updog/src/install/${file}`, import.meta.url).href;
+const dist = (file: string): string => new URL(`../../dist/install/${file}`, import.meta.url).href;
 const builds = [
   {
     build: 'inline decoder (TypeScript sources)',

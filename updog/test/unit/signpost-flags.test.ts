@@ -1,18 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { decodeBootEverSucceeded, decodeSetFlags, encodeBootEverSucceeded, encodeSetFlags, willBoot, type SetFlags } from '../../src/gpt/attribute-flags.js';
 import {
   cancelUpgrade,
   clearInactive,
-  decodeBootEverSucceeded,
-  decodeSetFlags,
-  encodeBootEverSucceeded,
-  encodeSetFlags,
   markInactiveValid,
   markSuccessfulBoot,
   rollbackToInactive,
   SignpostError,
   upgradeToInactive,
-  willBoot,
-  type SetFlags,
   type SignpostFlags,
 } from '../../src/signpost/flags.js';
 

@@ -1,0 +1,41 @@
+import { loadOsRelease, type OsRelease } from './os-release.js';
+import { loadUpdogConfig, type UpdogConfig } from './updog-config.js';
+import { createLogger, type Logger, type LogLevel } from '../common/log.js';
+
+/** Where Bottlerocket's migrator looks for the migrations of the version it boots into. */
+export const DEFAULT_MIGRATIONS_DIR = '/var/lib/bottlerocket-migrations';
+
+/** Where the host's files are; every one overridable by flag or environment variable. */
+export interface HostPaths {
+  config: string;
+  osRelease: string;
+  rootJson: string;
+  metadataCache: string;
+  /** Where an update puts the migrations the new version runs at boot; default DEFAULT_MIGRATIONS_DIR. */
+  migrationsDir?: string;
+}
+
+export interface HostContext {
+  config: UpdogConfig;
+  os: OsRelease;
+  paths: HostPaths;
+  logger: Logger;
+}
+
+/** The host paths plus the log level, as the commands hand them over. */
+export type HostOptions = HostPaths & { logLevel?: LogLevel };
+
+export async function loadHostContext(opts: HostOptions): Promise<HostContext> {
+  const paths: HostPaths = {
+    config: opts.config,
+    osRelease: opts.osRelease,
+    rootJson: opts.rootJson,
+    metadataCache: opts.metadataCache,
+    ...(opts.migrationsDir === undefined ? {} : { migrationsDir: opts.migrationsDir }),
+  };
+  const logger = createLogger('updog', opts.logLevel ?? 'info');
+  const config = loadUpdogConfig(paths.config);
+  const os = loadOsRelease(paths.osRelease);
+  logger.debug({ paths, variant: os.variantId, version: os.versionId, arch: os.arch, seed: config.seed }, 'host context loaded');
+  return { config, os, paths, logger };
+}
