@@ -1,4 +1,5 @@
 /** The project's module structure: package boundaries, no import cycles, updog's layers. */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { boundaryViolations, importCycles, importsOf, layerViolations, readSourceTree } from './import-graph.js';
@@ -65,5 +66,16 @@ describe('the checks fail on a deliberate violation', () => {
       "import {\n  h,\n  type H,\n} from 'h-package';",
     ].join('\n');
     expect(importsOf('x/y.ts', text).map((e) => e.to ?? e.specifier)).toEqual(['x/a.ts', 'x/b.ts', 'x/c.ts', 'x/d.ts', 'x/e.ts', 'h-package']);
+  });
+});
+
+describe('the bins', () => {
+  it('are the workspace packages\' bins, also named at the root (npx runs the root package\'s bins: npm ci cannot link a package\'s bins before its first build)', () => {
+    const read = (path: string): { bin: Record<string, string> } => JSON.parse(readFileSync(resolve(import.meta.dirname, '../..', path), 'utf8'));
+    const fromPackages = Object.fromEntries(
+      ['updog', 'tuf-repo-tools', 'update-operator'].flatMap((pkg) => Object.entries(read(`${pkg}/package.json`).bin).map(([name, file]) => [name, `${pkg}/${file.replace(/^\.\//, '')}`])),
+    );
+    expect(read('package.json').bin).toEqual(fromPackages);
+    expect(Object.keys(fromPackages)).toEqual(['updog', 'signpost', 'tuf-repo', 'update-operator']);
   });
 });
