@@ -4,5 +4,5 @@
  */
 export { ExitCode, UserError } from './common/errors.js';
 export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './common/log.js';
-export { logLevelOption, runCli } from './common/cli-main.js';
+export { logLevelOption, runCli, runCliMain } from './common/cli-main.js';
 export { syncPath, tempSibling, writeFileAtomic } from './common/durable-file.js';

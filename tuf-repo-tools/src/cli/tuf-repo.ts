@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { logLevelOption, runCli } from '@updog-ts/updog/common';
+import { logLevelOption, runCliMain } from '@updog-ts/updog/common';
 import { imageCommand } from './image-commands.js';
 import { keyCommand } from './key-commands.js';
 import { manifestCommand } from './manifest-commands.js';
@@ -29,4 +29,4 @@ program.addCommand(imageCommand());
 program.addCommand(releaseCommand());
 program.addCommand(serveCommand());
 
-await runCli(program);
+runCliMain(program);

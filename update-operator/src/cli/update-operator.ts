@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { logLevelOption, runCli } from '@updog-ts/updog/common';
+import { logLevelOption, runCliMain } from '@updog-ts/updog/common';
 import { registerControllerCommand } from './controller.js';
 import { registerManifestsCommand } from './manifests.js';
 import { registerAgentCommand } from '../agent/cli.js';
@@ -14,4 +14,4 @@ registerControllerCommand(program);
 registerManifestsCommand(program);
 registerAgentCommand(program);
 
-await runCli(program);
+runCliMain(program);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { logLevelOption, runCli } from '../common/cli-main.js';
+import { logLevelOption, runCliMain } from '../common/cli-main.js';
 import { ExitCode, UserError } from '../common/errors.js';
 import { createLogger, type LogLevel } from '../common/log.js';
 import { simulateBoot, type BootResult } from '../boot/gptprio.js';
@@ -131,4 +131,4 @@ program
     await createBottlerocketDiskImage(path, opts);
   });
 
-await runCli(program);
+runCliMain(program);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { logLevelOption, runCli } from '../common/cli-main.js';
+import { logLevelOption, runCliMain } from '../common/cli-main.js';
 import { checkUpdateCommand } from './check-update.js';
 import { tufCommand } from './tuf.js';
 import { updateCommands } from './update.js';
@@ -27,4 +27,4 @@ for (const command of updateCommands()) program.addCommand(command);
 program.addCommand(serveCommand());
 program.addCommand(apiCommand());
 
-await runCli(program);
+runCliMain(program);

@@ -21,6 +21,30 @@ export async function runCli(program: Command, argv: string[] = process.argv): P
   }
 }
 
+/**
+ * A bin's last line: `runCli` without a top-level await, so that the same entry also runs as the
+ * CommonJS main of a single executable. A process that exits while the command is still pending
+ * (nothing left to wake it) fails with exit 13 and says so, as an unsettled top-level await
+ * would, but with a message.
+ */
+export function runCliMain(program: Command): void {
+  let settled = false;
+  // A reader that goes away (`updog --help | head -1`) ends the output, as for any Unix tool.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    settled = true;
+    process.exit();
+  });
+  void runCli(program).finally(() => {
+    settled = true;
+  });
+  process.on('exit', () => {
+    if (settled) return;
+    process.stderr.write(`${program.name()}: internal error: exited before the command finished\n`);
+    process.exitCode = 13;
+  });
+}
+
 /** Commander copies exit settings only into subcommands created later, so apply them to the whole tree. */
 function throwInsteadOfExit(cmd: Command): void {
   cmd.exitOverride();

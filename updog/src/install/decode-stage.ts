@@ -9,10 +9,9 @@
  * keep their class (callers and exit codes depend on it); others become `Error`s with the same
  * message and errno code.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ChunkChannel } from './chunk-channel.js';
+import { decodeWorkerSource, type DecodeWorkerSource } from './decode-worker-source.js';
 import { decodeToPartition } from './decode-to-partition.js';
 import { Lz4FrameError } from './lz4-frame.js';
 import { PartitionOverflowError, type PartitionExtent, type PositionalFile } from './partition-writer.js';
@@ -24,7 +23,7 @@ const BATCH_BYTES = 1024 * 1024;
 /** ...from a pool that bounds the bytes in flight like QUEUE_LIMIT does inline. */
 const POOL_BATCHES = QUEUE_LIMIT / BATCH_BYTES;
 
-const WORKER_FILE = fileURLToPath(new URL('./decode-worker.js', import.meta.url));
+const WORKER_SOURCE = decodeWorkerSource();
 
 export interface DecodeStageOptions {
   /** The disk, open read-write: `fd` for the worker thread, the handle itself when inline. */
@@ -47,10 +46,10 @@ export interface DecodeStage {
 }
 
 /** True when this module runs from the compiled build, where the decoder gets its own thread. */
-export const DECODE_WORKER_AVAILABLE = existsSync(WORKER_FILE);
+export const DECODE_WORKER_AVAILABLE = WORKER_SOURCE !== undefined;
 
 export function startDecodeStage(o: DecodeStageOptions): DecodeStage {
-  return DECODE_WORKER_AVAILABLE ? workerStage(o) : inlineStage(o);
+  return WORKER_SOURCE === undefined ? inlineStage(o) : workerStage(o, WORKER_SOURCE);
 }
 
 function inlineStage(o: DecodeStageOptions): DecodeStage {
@@ -108,11 +107,11 @@ function reviveError(d: ErrorDescription): Error {
   return Object.assign(new Error(d.message), d.code === undefined ? {} : { code: d.code });
 }
 
-function workerStage(o: DecodeStageOptions): DecodeStage {
+function workerStage(o: DecodeStageOptions, source: DecodeWorkerSource): DecodeStage {
   const workerData: DecodeWorkerData = { fd: o.disk.fd, partition: o.partition, reportBlocks: o.onBlockWritten !== undefined };
   // None of the host's flags: the decoder needs none, and a file worker refuses some that a host
   // may have (`--input-type` of `node --input-type=module -e`, V8 heap flags).
-  const worker = new Worker(WORKER_FILE, { workerData, execArgv: [] });
+  const worker = 'code' in source ? new Worker(source.code, { eval: true, workerData, execArgv: [] }) : new Worker(source.file, { workerData, execArgv: [] });
   let failure: Error | undefined;
   let settled = false;
   // Batch memory moves to the worker and comes back when decoded: a fixed pool, no garbage.

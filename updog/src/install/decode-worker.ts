@@ -29,15 +29,18 @@ port.on('message', (m: ToDecodeWorker) => {
   else if (m.type === 'end') channel.end();
   else channel.fail(new Error(m.message));
 });
-try {
-  const bytesWritten = await decodeToPartition(channel, fileOnDescriptor(fd), partition, {
-    ...(reportBlocks ? { onBlockWritten: (n: number) => post({ type: 'written', bytesWritten: n }) } : {}),
-    onInputConsumed: giveBack,
-  });
-  post({ type: 'done', bytesWritten });
-} catch (err) {
-  post({ type: 'failed', error: describeError(err) });
-} finally {
-  channel.close();
-  port.unref(); // let the thread end once its messages are out
-}
+// no top-level await: the single-executable build bundles this file as a CommonJS script
+void (async (): Promise<void> => {
+  try {
+    const bytesWritten = await decodeToPartition(channel, fileOnDescriptor(fd), partition, {
+      ...(reportBlocks ? { onBlockWritten: (n: number) => post({ type: 'written', bytesWritten: n }) } : {}),
+      onInputConsumed: giveBack,
+    });
+    post({ type: 'done', bytesWritten });
+  } catch (err) {
+    post({ type: 'failed', error: describeError(err) });
+  } finally {
+    channel.close();
+    port.unref(); // let the thread end once its messages are out
+  }
+})();
