@@ -3,6 +3,7 @@ import { loadOsRelease, type OsRelease } from '../config/os-release.js';
 import { loadUpdogConfig, type UpdogConfig } from '../config/updog-config.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { DEFAULT_MIGRATIONS_DIR } from '../update/migrations.js';
+import { DEFAULT_MIGRATOR_METADATA_DIR } from '../update/migrator-metadata.js';
 
 /** Where the host's files are; every one overridable by flag or environment variable. */
 export interface HostPaths {
@@ -12,6 +13,8 @@ export interface HostPaths {
   metadataCache: string;
   /** Where an update puts the migrations the new version runs at boot; default DEFAULT_MIGRATIONS_DIR. */
   migrationsDir?: string;
+  /** Where an update puts the TUF metadata the migrator verifies them with; default DEFAULT_MIGRATOR_METADATA_DIR. */
+  migratorMetadataDir?: string;
 }
 
 export interface HostContext {
@@ -37,13 +40,19 @@ export function addHostOptions(cmd: Command): Command {
     );
 }
 
-/** Adds `--migrations-dir`, for the commands that install an update. */
-export function addMigrationsDirOption(cmd: Command): Command {
-  return cmd.addOption(
-    new Option('--migrations-dir <dir>', 'where the migrations of an update are put for the new version to run at boot')
-      .env('UPDOG_MIGRATIONS_DIR')
-      .default(DEFAULT_MIGRATIONS_DIR),
-  );
+/** Adds `--migrations-dir` and `--migrator-metadata-dir`, for the commands that install an update. */
+export function addMigrationStagingOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--migrations-dir <dir>', "where the update's migrations and manifest are put for the new version's migrator")
+        .env('UPDOG_MIGRATIONS_DIR')
+        .default(DEFAULT_MIGRATIONS_DIR),
+    )
+    .addOption(
+      new Option('--migrator-metadata-dir <dir>', 'where the TUF metadata the migrator verifies them with is put')
+        .env('UPDOG_MIGRATOR_METADATA_DIR')
+        .default(DEFAULT_MIGRATOR_METADATA_DIR),
+    );
 }
 
 export async function loadHostContext(opts: HostOptions): Promise<HostContext> {
@@ -53,6 +62,7 @@ export async function loadHostContext(opts: HostOptions): Promise<HostContext> {
     rootJson: opts.rootJson,
     metadataCache: opts.metadataCache,
     ...(opts.migrationsDir === undefined ? {} : { migrationsDir: opts.migrationsDir }),
+    ...(opts.migratorMetadataDir === undefined ? {} : { migratorMetadataDir: opts.migratorMetadataDir }),
   };
   const logger = createLogger('updog', opts.logLevel ?? 'info');
   const config = loadUpdogConfig(paths.config);

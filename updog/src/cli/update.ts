@@ -12,7 +12,7 @@ import { addDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
 import { DEFAULT_LOCK_FILE, withUpdateLock } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
 import { applyUpdate, prepareUpdate, revertUpdate, type PreparedUpdate } from '../update/update.js';
-import { addHostOptions, addMigrationsDirOption, loadHostContext, type HostOptions } from './host-context.js';
+import { addHostOptions, addMigrationStagingOptions, loadHostContext, type HostOptions } from './host-context.js';
 
 interface LockOptions {
   lockFile: string;
@@ -43,7 +43,7 @@ function addRebootOptions(cmd: Command): Command {
 }
 
 function addImageOptions(cmd: Command): Command {
-  return addMigrationsDirOption(cmd)
+  return addMigrationStagingOptions(cmd)
     .option('--image <version>', 'install exactly this version (may be a downgrade)')
     .option('-n, --ignore-waves', 'ignore the rollout waves')
     .option('--json', 'print what was installed (images, migrations) as JSON');

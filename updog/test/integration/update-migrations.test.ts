@@ -1,7 +1,10 @@
 /**
- * `updog update` / `update-image` fetch the migrations of the path from the running version to
- * the chosen one, through the TUF repository, into the migrations directory before touching the
- * disk (loopback repository built with tuf-repo-tools, real disk image).
+ * `updog update` / `update-image` stage, before touching the disk, what Bottlerocket's migrator
+ * reads at boot: the migrations of the path from the running version to the chosen one and the
+ * signed manifest.json under their repository names (`<sha256>.<name>`) in the migrations
+ * directory, and the TUF metadata that verifies them in the migrator's metadata directory
+ * (loopback repository built with tuf-repo-tools, real disk image). The staged layout is then
+ * loaded the way the migrator loads it: from files, starting at the host's trusted root.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -76,7 +79,14 @@ function dirContents(dir: string): Record<string, string> {
   );
 }
 
-const expected = (names: string[]): Record<string, string> => Object.fromEntries(names.map((n) => [n, sha256(MIGRATION_FILES[n]!)]));
+/** A migration's name in the migrations directory: its repository (consistent-snapshot) name. */
+const stored = (name: string): string => `${sha256(MIGRATION_FILES[name]!)}.${name}`;
+const expected = (names: string[]): Record<string, string> => Object.fromEntries(names.map((n) => [stored(n), sha256(MIGRATION_FILES[n]!)]));
+/** The signed manifest.json of the repository as now published: its stored name and sha256. */
+async function publishedManifest(f: UpdateFixture): Promise<Record<string, string>> {
+  const hash = (await loadRepository(f.repoDir)).targets.signed.targets['manifest.json']!.hashes.sha256!;
+  return { [`${hash}.manifest.json`]: hash };
+}
 const migrationRequests = (f: UpdateFixture): string[] =>
   f.server.requests.filter((r) => r.includes('migrate_')).map((r) => decodeURIComponent(new URL(r, 'http://x').pathname).replace(/^\/targets\/[0-9a-f]{64}\./, ''));
 
@@ -92,21 +102,24 @@ describe('updog update fetches the migrations of the update', () => {
     const json = JSON.parse(first.stdout) as { version: string; set: string; migrations: unknown };
     expect(json).toMatchObject({ version: '1.2.0', set: 'B', applied: true });
     const path = ['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4', 'migrate_v1.2.0_c.lz4'];
-    expect(json.migrations).toEqual(path.map((target) => ({ target, file: join(dir, target), sha256: sha256(MIGRATION_FILES[target]!), downloaded: true })));
-    expect(dirContents(dir)).toEqual(expected(path));
-    expect(fs.readFileSync(join(dir, 'migrate_v1.1.0_a.lz4'), 'utf8')).toBe('migration a: 1.0.0 -> 1.1.0\n');
+    expect(json.migrations).toEqual(path.map((target) => ({ target, file: join(dir, stored(target)), sha256: sha256(MIGRATION_FILES[target]!), downloaded: true })));
+    const manifest = await publishedManifest(f);
+    expect(dirContents(dir)).toEqual({ ...expected(path), ...manifest });
+    expect(fs.readFileSync(join(dir, stored('migrate_v1.1.0_a.lz4')), 'utf8')).toBe('migration a: 1.0.0 -> 1.1.0\n');
     expect(migrationRequests(f)).toEqual(path);
     // each logged, all before the disk is written
     const logs = first.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; migration?: string });
     const order = logs.map((l) => (l.migration === undefined ? l.msg : `${l.msg}: ${l.migration}`));
-    expect(order.filter((m) => m.startsWith('migration') || m === 'writing update to the inactive set')).toEqual([
+    expect(order.filter((m) => /^(migration|manifest|TUF)/.test(m) || m === 'writing update to the inactive set')).toEqual([
       ...path.map((m) => `migration downloaded and verified: ${m}`),
+      'manifest staged for the migrator',
+      'TUF metadata staged for the migrator',
       'writing update to the inactive set',
     ]);
     expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.2.0', 'root'));
 
     // again (update-image, --migrations-dir flag): files with the signed hash stay; a damaged one is replaced
-    fs.writeFileSync(join(dir, 'migrate_v1.1.0_b.lz4'), Buffer.alloc(70_000, 'x'));
+    fs.writeFileSync(join(dir, stored('migrate_v1.1.0_b.lz4')), Buffer.alloc(70_000, 'x'));
     fs.writeFileSync(join(dir, '.updog-partial-0123456789ab'), 'left by a crash'); // removed
     f.server.requests.length = 0;
     const again = await f.run(['update-image', '--json', '--image', '1.2.0', '--migrations-dir', dir], { UPDOG_MIGRATIONS_DIR: join(f.dir.path, 'unused') });
@@ -117,7 +130,7 @@ describe('updog update fetches the migrations of the update', () => {
       ['migrate_v1.2.0_c.lz4', false],
     ]);
     expect(migrationRequests(f)).toEqual(['migrate_v1.1.0_b.lz4']);
-    expect(dirContents(dir)).toEqual(expected(path));
+    expect(dirContents(dir)).toEqual({ ...expected(path), ...manifest });
     expect(fs.existsSync(join(f.dir.path, 'unused'))).toBe(false);
 
     // boot 1.2.0, then go back to 1.0.0: the same migrations, last first
@@ -129,12 +142,12 @@ describe('updog update fetches the migrations of the update', () => {
     const down = await f.run(['update-image', '--json', '--image', '1.0.0'], { UPDOG_MIGRATIONS_DIR: downDir });
     expect(down.code).toBe(0);
     expect((JSON.parse(down.stdout) as { migrations: { target: string }[] }).migrations.map((m) => m.target)).toEqual([...path].reverse());
-    expect(dirContents(downDir)).toEqual(expected(path));
+    expect(dirContents(downDir)).toEqual({ ...expected(path), ...(await publishedManifest(f)) });
     expect(f.partitionHash('A', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.0.0', 'root'));
     expect(sgdiskVerifies(f.disk)).toBe(true);
   });
 
-  it('creates nothing when the hop has no migrations', async () => {
+  it('stages the manifest and metadata also when the hop has no migrations, as upstream (the migrator loads them at every boot into a new version)', async () => {
     const f = await fixture();
     // the hop this update crosses is listed with no targets, as Release.toml lists every hop
     await publishWithMigrations(f, [{ version: '1.1.0' }], [{ from: '1.0.0', to: '1.1.0', targets: [] }, ...MIGRATIONS.slice(1)], MIGRATION_FILES);
@@ -142,7 +155,7 @@ describe('updog update fetches the migrations of the update', () => {
     const r = await f.run(['update-image', '--json'], { UPDOG_MIGRATIONS_DIR: dir });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ version: '1.1.0', migrations: [] });
-    expect(fs.existsSync(dir)).toBe(false);
+    expect(dirContents(dir)).toEqual(await publishedManifest(f));
     expect(migrationRequests(f)).toEqual([]);
   });
 
@@ -212,7 +225,7 @@ describe('the update API (updog serve) fetches migrations too', () => {
     } finally {
       await serve.stop();
     }
-    expect(dirContents(dir)).toEqual(expected(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']));
+    expect(dirContents(dir)).toEqual({ ...expected(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']), ...(await publishedManifest(f)) });
     expect(migrationRequests(f)).toEqual(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']);
     expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.1.0', 'root'));
   });
