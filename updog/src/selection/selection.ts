@@ -76,11 +76,12 @@ export function migrationPath(migrations: Migration[], from: string, to: string)
     }
   }
   if (migrations.length === 0) return [];
-  if (compareVersions(from, to) > 0) return forwardPath(migrations, to, from).reverse();
-  return forwardPath(migrations, from, to);
+  if (compareVersions(from, to) > 0) return forwardPath(migrations, to, from, `${from} to ${to}`).reverse();
+  return forwardPath(migrations, from, to, `${from} to ${to}`);
 }
 
-function forwardPath(migrations: Migration[], from: string, to: string): string[] {
+/** The walk from `from` up to `to`; `update` names the update in the refusal. */
+function forwardPath(migrations: Migration[], from: string, to: string, update: string): string[] {
   const path: string[] = [];
   let current = from;
   while (compareVersions(current, to) !== 0) {
@@ -89,7 +90,7 @@ function forwardPath(migrations: Migration[], from: string, to: string): string[
       .sort((a, b) => compareVersions(b.to, a.to))[0];
     if (next === undefined) {
       throw new SelectionError(
-        `reached end of migration chain at ${current} but target is ${to}: the manifest has no migration from ${current} towards ${to}, so the update from ${from} is refused`,
+        `reached end of migration chain at ${current} but target is ${to}: the manifest has no migration from ${current} towards ${to}, so the update from ${update} is refused`,
       );
     }
     path.push(...next.targets);

@@ -9,9 +9,23 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Updater } from 'tuf-js';
+import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import { BaseFetcher } from 'tuf-js/dist/fetcher.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildReleaseRepository, hashedTargetPath, loadRepository, setMigrations } from '../../../tuf-repo-tools/src/index.js';
+import {
+  buildReleaseRepository,
+  hashedTargetPath,
+  loadKeyDir,
+  loadRepository,
+  RepositoryEditor,
+  setMigrations,
+  setRootVersion,
+  signRoot,
+} from '../../../tuf-repo-tools/src/index.js';
 import { parseManifest, type Migration } from '../../src/manifest/manifest.js';
+import { migrationPath } from '../../src/selection/selection.js';
 import { startServe } from '../helpers/serve-process.js';
 import { createUpdateFixture, fakeImageHash, IMAGE_SIZES, sgdiskVerifies, type ReleaseSpec, type UpdateFixture } from './update-fixture.js';
 
@@ -243,5 +257,146 @@ describe('updog update refuses unsafe migration names', () => {
     expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
     expect(fs.existsSync(dir)).toBe(false);
     expect(fs.existsSync(join(f.dir.path, 'escape.lz4'))).toBe(false);
+  });
+});
+
+/** Reads repository files from disk, as the migrator's tough FilesystemTransport does. */
+class FilesystemFetcher extends BaseFetcher {
+  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(fileURLToPath(url));
+    } catch {
+      throw new DownloadHTTPError(`${url}: no such file`, 404);
+    }
+    return new ReadableStream({
+      start(controller) {
+        controller.enqueue(new Uint8Array(bytes));
+        controller.close();
+      },
+    });
+  }
+}
+
+/**
+ * What the migrator does at boot with the staged files: load the TUF repository from
+ * `metadataDir` (targets from `migrationsDir`) starting at `trustedRoot`, read the signed
+ * manifest.json, find the migrations from `from` to `to`, and read each one, verified.
+ */
+async function loadAsMigrator(trustedRoot: string, metadataDir: string, migrationsDir: string, from: string, to: string): Promise<Record<string, Buffer>> {
+  const work = fs.mkdtempSync(join(fs.realpathSync(metadataDir), '..', 'migrator-'));
+  try {
+    fs.copyFileSync(trustedRoot, join(work, 'root.json'));
+    const updater = new Updater({
+      metadataDir: work,
+      metadataBaseUrl: pathToFileURL(metadataDir).href,
+      targetBaseUrl: pathToFileURL(migrationsDir).href,
+      targetDir: work,
+      fetcher: new FilesystemFetcher(),
+    });
+    await updater.refresh();
+    const read = async (name: string): Promise<Buffer> => {
+      const info = await updater.getTargetInfo(name);
+      if (info === undefined) throw new Error(`the staged targets metadata do not list ${name}`);
+      return fs.readFileSync(await updater.downloadTarget(info, join(work, `target-${sha256(name)}`)));
+    };
+    const manifest = parseManifest((await read('manifest.json')).toString('utf8'));
+    const out: Record<string, Buffer> = {};
+    for (const name of migrationPath(manifest.migrations, from, to)) out[name] = await read(name);
+    return out;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Rotates the published root to the next version, signed by the fixture's key (old and new thresholds). */
+async function rotateRoot(f: UpdateFixture): Promise<void> {
+  const keys = await loadKeyDir(join(f.dir.path, 'keys'));
+  const repo = await loadRepository(f.repoDir);
+  const next = setRootVersion(repo.root, repo.root.signed.version + 1);
+  await signRoot(next, keys, { crossSign: repo.root });
+  const editor = RepositoryEditor.edit(repo);
+  editor.rotateRoot(next);
+  await editor.publish(f.repoDir, { signers: keys });
+}
+
+describe('what the migrator reads at boot', () => {
+  it('is staged as upstream updog (tough cache) lays it out, and loads from the trusted root as the migrator loads it', async () => {
+    const f = await fixture();
+    await publishWithMigrations(f, [{ version: '1.1.0' }, { version: '1.2.0' }], MIGRATIONS, MIGRATION_FILES);
+    const trustedRoot = join(f.dir.path, 'shipped-root.json');
+    fs.copyFileSync(f.env.UPDOG_ROOT_JSON!, trustedRoot);
+    await rotateRoot(f);
+    await rotateRoot(f); // root chain 1 -> 2 -> 3
+    const migrationsDir = join(f.dir.path, 'var', 'lib', 'bottlerocket-migrations');
+    const metadataDir = join(f.dir.path, 'var', 'cache', 'bottlerocket-metadata');
+    const r = await f.run(['update-image', '--migrator-metadata-dir', metadataDir], { UPDOG_MIGRATIONS_DIR: migrationsDir, UPDOG_MIGRATOR_METADATA_DIR: join(f.dir.path, 'unused') });
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(join(f.dir.path, 'unused'))).toBe(false);
+
+    // metadata: the root chain, timestamp, and the versioned snapshot and targets, byte for byte as served
+    const repo = await loadRepository(f.repoDir);
+    const [snapshot, targets] = [repo.snapshot.signed.version, repo.targets.signed.version];
+    const served = join(f.repoDir, 'metadata');
+    const names = ['1.root.json', '2.root.json', '3.root.json', 'timestamp.json', `${snapshot}.snapshot.json`, `${targets}.targets.json`].sort();
+    expect(Object.keys(dirContents(metadataDir))).toEqual(names);
+    for (const name of names) expect(fs.readFileSync(join(metadataDir, name)).equals(fs.readFileSync(join(served, name))), name).toBe(true);
+    // targets: the migrations and the manifest under their repository names
+    const path = ['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4', 'migrate_v1.2.0_c.lz4'];
+    expect(dirContents(migrationsDir)).toEqual({ ...expected(path), ...(await publishedManifest(f)) });
+
+    // the migrator's view: the shipped root, files only, finds and verifies the same migrations
+    const loaded = await loadAsMigrator(trustedRoot, metadataDir, migrationsDir, '1.0.0', '1.2.0');
+    expect(Object.keys(loaded)).toEqual(path);
+    for (const name of path) expect(loaded[name]!.equals(MIGRATION_FILES[name]!), name).toBe(true);
+    expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.2.0', 'root'));
+  });
+
+  it('an older root that does not chain to the next is refused before the disk is touched', async () => {
+    const f = await fixture();
+    await publishWithMigrations(f, [{ version: '1.1.0' }], [{ from: '1.0.0', to: '1.1.0', targets: [] }], {});
+    const check = await f.run(['check-update']); // the host trusts the genuine root 1 from here on
+    expect(check.code).toBe(0);
+    await rotateRoot(f);
+    // the served 1.root.json with a broken signature: only staging reads it again
+    const servedRoot1 = join(f.repoDir, 'metadata', '1.root.json');
+    const doc = JSON.parse(fs.readFileSync(servedRoot1, 'utf8')) as { signatures: { sig: string }[] };
+    doc.signatures[0]!.sig = doc.signatures[0]!.sig.replace(/^../, (h) => (h === '00' ? '01' : '00'));
+    fs.writeFileSync(servedRoot1, JSON.stringify(doc));
+    const metadataDir = join(f.dir.path, 'metadata-for-migrator');
+    const disk = fs.readFileSync(f.disk);
+    const r = await f.run(['update-image'], { UPDOG_MIGRATOR_METADATA_DIR: metadataDir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\nupdog: error: 1\.root\.json from the repository does not chain to root version 2: .+\n$/);
+    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+    expect(fs.existsSync(metadataDir)).toBe(false);
+  });
+});
+
+describe('a migration chain with a gap', () => {
+  it('refuses the update before anything is fetched or written, forward and backward', async () => {
+    const f = await fixture();
+    // 1.0.0 -> 1.1.0 -> (nothing from 1.1.0) ... 1.2.0 -> 1.3.0
+    const gap = [MIGRATIONS[0]!, MIGRATIONS[2]!];
+    await publishWithMigrations(f, [{ version: '1.1.0' }, { version: '1.3.0' }], gap, MIGRATION_FILES);
+    const dir = join(f.dir.path, 'migrations');
+    const disk = fs.readFileSync(f.disk);
+    const r = await f.run(['update'], { UPDOG_MIGRATIONS_DIR: dir });
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.0.0 to 1.3.0 is refused\n',
+    });
+    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(migrationRequests(f)).toEqual([]);
+    // backward: a host at 1.3.0 going to 1.1.0 walks the same chain, from 1.1.0
+    fs.writeFileSync(f.env.UPDOG_OS_RELEASE!, fs.readFileSync(f.env.UPDOG_OS_RELEASE!, 'utf8').replace('VERSION_ID=1.0.0', 'VERSION_ID=1.3.0'));
+    const down = await f.run(['update-image', '--image', '1.1.0'], { UPDOG_MIGRATIONS_DIR: dir });
+    expect(down.stderr).toBe('updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.3.0 to 1.1.0 is refused\n');
+    expect(down.code).toBe(1);
+    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });

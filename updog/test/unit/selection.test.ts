@@ -115,7 +115,7 @@ describe('migrationPath', () => {
     // 1.3.0 starts no edge, though 1.5.0 -> 1.6.0 lies ahead
     expect(() => migrationPath(migrations, '1.3.0', '1.6.0')).toThrow(SelectionError);
     expect(() => migrationPath(migrations, '1.3.0', '1.6.0')).toThrow(
-      'reached end of migration chain at 1.3.0 but target is 1.6.0: the manifest has no migration from 1.3.0 towards 1.6.0, so the update from 1.3.0 is refused',
+      'reached end of migration chain at 1.3.0 but target is 1.6.0: the manifest has no migration from 1.3.0 towards 1.6.0, so the update from 1.3.0 to 1.6.0 is refused',
     );
     expect(() => migrationPath(migrations, '1.3.0', '1.4.0')).toThrow('reached end of migration chain at 1.3.0 but target is 1.4.0');
     // 1.1.0 -> 1.2.0 exists, but nothing leads on to 1.2.5
