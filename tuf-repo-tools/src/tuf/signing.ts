@@ -70,16 +70,16 @@ export function requireThreshold(root: Root, role: TopRole, md: AnyMetadata, wha
  * spells its keys its own way (and its ids cover that spelling).
  */
 export function signersListedIn(root: Root, keyIds: Iterable<string>, signers: readonly Signer[]): Signer[] {
-  const byMaterial = new Map<string, Signer[]>();
+  const byMaterial = new Map<string, Signer>();
   for (const signer of signers) {
     const material = keyMaterial(signer.publicKey);
-    if (material !== undefined) byMaterial.set(material, [...(byMaterial.get(material) ?? []), signer]);
+    if (material !== undefined && !byMaterial.has(material)) byMaterial.set(material, signer);
   }
   const listed: Signer[] = [];
   for (const keyId of new Set(keyIds)) {
     const key = root.keys[keyId];
     const material = key === undefined ? undefined : keyMaterial(key);
-    const holder = material === undefined ? undefined : byMaterial.get(material)?.[0];
+    const holder = material === undefined ? undefined : byMaterial.get(material);
     if (key !== undefined && holder !== undefined) listed.push({ keyId, publicKey: key, sign: (data) => holder.sign(data) });
   }
   return listed;

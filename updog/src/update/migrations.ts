@@ -81,7 +81,7 @@ export interface FetchMigrationsOptions {
 }
 
 /** The name a target is stored by, in the repository and in the migrations directory. */
-export function storedTargetName(target: Pick<TargetLocation, 'name' | 'sha256'>, consistentSnapshot: boolean): string {
+function storedTargetName(target: Pick<TargetLocation, 'name' | 'sha256'>, consistentSnapshot: boolean): string {
   return consistentSnapshot ? `${target.sha256.toLowerCase()}.${target.name}` : target.name;
 }
 
