@@ -85,6 +85,8 @@ async function main(): Promise<void> {
       UPDOG_OS_RELEASE: host.osRelease,
       UPDOG_ROOT_JSON: rootJson,
       UPDOG_METADATA_CACHE: join(host.dir, 'metadata-cache'),
+      UPDOG_MIGRATIONS_DIR: join(host.dir, 'bottlerocket-migrations'),
+      UPDOG_MIGRATOR_METADATA_DIR: join(host.dir, 'bottlerocket-metadata'),
       UPDOG_DISK: host.diskImage,
       UPDOG_ACTIVE_SET_FILE: host.activeSetFile,
       UPDOG_LOCK_FILE: join(host.dir, 'updog.lock'),

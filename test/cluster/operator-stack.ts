@@ -124,7 +124,14 @@ export async function startNodeStack(cluster: TestCluster, member: FleetMember, 
   const logLevel = opts.logLevel ?? (process.env.UPDOG_TEST_LOG_LEVEL as LogLevel | undefined) ?? 'silent';
   const logger = createLogger('sim-host', logLevel).child({ node: name });
   const host = createUpdateHost({
-    paths: { config: member.host.updogConfig, osRelease: member.host.osRelease, rootJson: opts.rootJsonPath, metadataCache: join(dir, 'metadata-cache') },
+    paths: {
+      config: member.host.updogConfig,
+      osRelease: member.host.osRelease,
+      rootJson: opts.rootJsonPath,
+      metadataCache: join(dir, 'metadata-cache'),
+      migrationsDir: join(dir, 'bottlerocket-migrations'),
+      migratorMetadataDir: join(dir, 'bottlerocket-metadata'),
+    },
     disk: { disk: member.host.diskImage, activeSetFile: member.host.activeSetFile },
     lockFile: join(dir, 'updog.lock'),
     reboot: async () => {

@@ -121,4 +121,34 @@ describe('manifest editing', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe(`tuf-repo: error: ${join(dir, 'bad-waves.toml')}: waves[0]: fleet_percentage must be an integer from 1 to 100\n`);
   });
+
+  it('a rewrite keeps wave times with fractions to the nanosecond, written as upstream (chrono) writes them', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'manifest.json');
+    const waves = {
+      '0': '2024-10-30T15:00:00.123456789Z', // upstream's tools stamping "now"
+      '20': '2024-10-30T16:00:00.5Z', // chrono writes 3, 6 or 9 digits
+      '102': '2024-10-30T17:00:00.000001Z',
+      '307': '2024-10-30T18:00:00.1234567891Z', // past nanoseconds: dropped, as chrono
+      '819': '2024-10-30T20:00:00.000000250+01:00', // an offset: the same instant in UTC
+      '1228': '2024-10-30T21:00:00Z',
+    };
+    const update = { variant: 'aws-k8s-1.31', arch: 'x86_64', version: '1.26.1', max_version: '1.26.1', waves, images: { boot: 'b', root: 'r', hash: 'h' } };
+    await writeFile(file, JSON.stringify({ updates: [update], migrations: {} }));
+    await tufRepoOk('manifest', 'set-max-version', file, '--variant', 'aws-k8s-1.31', '--arch', 'x86_64', '--max-version', '1.27.0');
+    const written = JSON.parse(await readFile(file, 'utf8')) as { updates: { max_version: string; waves: Record<string, string> }[] };
+    expect(written.updates[0]!.max_version).toBe('1.27.0');
+    expect(written.updates[0]!.waves).toEqual({
+      '0': '2024-10-30T15:00:00.123456789Z',
+      '20': '2024-10-30T16:00:00.500Z',
+      '102': '2024-10-30T17:00:00.000001Z',
+      '307': '2024-10-30T18:00:00.123456789Z',
+      '819': '2024-10-30T19:00:00.000000250Z',
+      '1228': '2024-10-30T21:00:00Z',
+    });
+    // and again: a second rewrite changes nothing
+    const once = await readFile(file, 'utf8');
+    await tufRepoOk('manifest', 'set-max-version', file, '--variant', 'aws-k8s-1.31', '--arch', 'x86_64', '--max-version', '1.27.0');
+    expect(await readFile(file, 'utf8')).toBe(once);
+  });
 });

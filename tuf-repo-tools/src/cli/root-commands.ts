@@ -3,6 +3,7 @@ import type { Metadata, Root } from '@tufjs/models';
 import { UserError } from '@updog-ts/updog/common';
 import { loadPublicKeyFile } from '../keys/keys.js';
 import { loadRootFile } from '../tuf/load.js';
+import { listedKeyId } from '../tuf/signing.js';
 import { DEFAULT_LIFETIME_MS } from '../tuf/repository.js';
 import {
   addRootKey,
@@ -51,7 +52,8 @@ export function rootCommand(): Command {
         const key = await loadPublicKeyFile(opts.key);
         let out = md;
         for (const role of opts.role) out = addRootKey(out, key, parseRole(role));
-        process.stdout.write(`${key.keyID}\n`);
+        // the id the root lists: a key already there keeps its id
+        process.stdout.write(`${listedKeyId(out.signed, key) ?? key.keyID}\n`);
         return out;
       },
     ),

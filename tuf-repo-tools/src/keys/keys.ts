@@ -74,6 +74,25 @@ export function tufPublicKey(key: KeyObject, source = 'key'): Key {
   return new Key({ keyID: computeKeyId(keyType, scheme, keyVal), keyType, scheme, keyVal });
 }
 
+/**
+ * What a TUF key is, whatever its spelling: the raw public bytes for ed25519 (hex or PEM), the
+ * SPKI DER otherwise. Tools differ in how they spell the same key (tuftool and tough write PEMs
+ * without the trailing newline), and the key id covers the spelling, so keys are matched by this.
+ * Undefined when the key's public value cannot be read.
+ */
+export function keyMaterial(key: Key): string | undefined {
+  const value = key.keyVal.public;
+  if (value === undefined) return undefined;
+  if (/^[0-9a-f]{64}$/i.test(value)) return `ed25519:${value.toLowerCase()}`;
+  try {
+    const pub = createPublicKey(value);
+    const der = pub.export({ format: 'der', type: 'spki' }) as Buffer;
+    return pub.asymmetricKeyType === 'ed25519' ? `ed25519:${der.subarray(-32).toString('hex')}` : `spki:${der.toString('hex')}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Signs with a private key held in memory. */
 export class LocalKeySigner implements Signer {
   readonly publicKey: Key;

@@ -9,7 +9,7 @@ import type { Signer } from '../keys/keys.js';
 import { writeFileAtomic } from '../fs/files.js';
 import { formatExpires } from '../time/time.js';
 import { SPEC_VERSION, serializeMetadata } from './repository.js';
-import { addSignatures, requireThreshold, TOP_ROLES, type TopRole } from './signing.js';
+import { addSignatures, listedKeyId, requireThreshold, signersListedIn, TOP_ROLES, type TopRole } from './signing.js';
 
 export function parseRole(text: string): TopRole {
   if (!(TOP_ROLES as readonly string[]).includes(text)) throw new UserError(`unknown role "${text}" (use ${TOP_ROLES.join(', ')})`);
@@ -57,11 +57,16 @@ function roleOf(json: RootJson, role: TopRole): { keyids: string[]; threshold: n
   return def;
 }
 
+/**
+ * Adds `key` to `role`. A key the root already lists (same material, whatever its spelling) keeps
+ * its entry and key id: rewriting them would void the signatures made under that id.
+ */
 export function addRootKey(md: Metadata<Root>, key: Key, role: TopRole): Metadata<Root> {
+  const keyId = listedKeyId(md.signed, key) ?? key.keyID;
   return editRoot(md, (json) => {
     const def = roleOf(json, role);
-    json.keys[key.keyID] = key.toJSON();
-    if (!def.keyids.includes(key.keyID)) def.keyids.push(key.keyID);
+    json.keys[keyId] ??= key.toJSON();
+    if (!def.keyids.includes(keyId)) def.keyids.push(keyId);
   });
 }
 
@@ -117,8 +122,12 @@ export interface SignRootOptions {
  * the thresholds. Returns the key ids that signed.
  */
 export async function signRoot(md: Metadata<Root>, signers: readonly Signer[], opts: SignRootOptions = {}): Promise<string[]> {
-  const rootKeyIds = new Set([...(md.signed.roles.root?.keyIDs ?? []), ...(opts.crossSign?.signed.roles.root?.keyIDs ?? [])]);
-  const useful = signers.filter((s) => rootKeyIds.has(s.keyId));
+  // under each root's own key ids: the two roots may list the same key under different ids
+  const listed = [
+    ...signersListedIn(md.signed, md.signed.roles.root?.keyIDs ?? [], signers),
+    ...(opts.crossSign ? signersListedIn(opts.crossSign.signed, opts.crossSign.signed.roles.root?.keyIDs ?? [], signers) : []),
+  ];
+  const useful = [...new Map(listed.map((s) => [s.keyId, s])).values()];
   if (useful.length === 0) throw new UserError('none of the given keys is a root key of this root (or of the cross-signed root)');
   if (opts.crossSign && opts.crossSign.signed.version + 1 !== md.signed.version) {
     throw new UserError(`cross-signing root version ${md.signed.version} with version ${opts.crossSign.signed.version}: versions must be consecutive`);

@@ -2,9 +2,9 @@
  * Signing metadata with `Signer`s and counting valid signatures against a role's threshold.
  */
 import { canonicalize } from '@tufjs/canonical-json';
-import { Metadata, Signature, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
+import { Metadata, Signature, type Key, type Root, type Snapshot, type Targets, type Timestamp } from '@tufjs/models';
 import { UserError } from '@updog-ts/updog/common';
-import type { Signer } from '../keys/keys.js';
+import { keyMaterial, type Signer } from '../keys/keys.js';
 import { signedJson, type AnyMetadata } from './metadata-json.js';
 
 export type TopRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
@@ -63,10 +63,37 @@ export function requireThreshold(root: Root, role: TopRole, md: AnyMetadata, wha
   }
 }
 
-/** The signers that hold keys of `role` under `root`. */
+/**
+ * The signers holding keys `keyIds` of `root`, each signing under the key id the root lists.
+ * Keys are matched by key material, not by the id computed here: a root written by another tool
+ * spells its keys its own way (and its ids cover that spelling).
+ */
+export function signersListedIn(root: Root, keyIds: Iterable<string>, signers: readonly Signer[]): Signer[] {
+  const byMaterial = new Map<string, Signer>();
+  for (const signer of signers) {
+    const material = keyMaterial(signer.publicKey);
+    if (material !== undefined && !byMaterial.has(material)) byMaterial.set(material, signer);
+  }
+  const listed: Signer[] = [];
+  for (const keyId of new Set(keyIds)) {
+    const key = root.keys[keyId];
+    const material = key === undefined ? undefined : keyMaterial(key);
+    const holder = material === undefined ? undefined : byMaterial.get(material);
+    if (key !== undefined && holder !== undefined) listed.push({ keyId, publicKey: key, sign: (data) => holder.sign(data) });
+  }
+  return listed;
+}
+
+/** The signers that hold keys of `role` under `root`, under the key ids the root lists. */
 export function signersFor(root: Root, role: TopRole, signers: readonly Signer[]): Signer[] {
-  const ids = new Set(root.roles[role]?.keyIDs ?? []);
-  return signers.filter((s) => ids.has(s.keyId));
+  return signersListedIn(root, root.roles[role]?.keyIDs ?? [], signers);
+}
+
+/** The key id `root` lists for `key`'s material, if it lists the key at all. */
+export function listedKeyId(root: Root, key: Key): string | undefined {
+  const material = keyMaterial(key);
+  if (material === undefined) return undefined;
+  return Object.entries(root.keys).find(([, listed]) => keyMaterial(listed) === material)?.[0];
 }
 
 /**

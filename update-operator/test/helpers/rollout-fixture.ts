@@ -152,7 +152,14 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
     for (const { node, host } of fleet.members) {
       const rolloutHost = { name: node.name, rebootRequests: 0 };
       const updateHost = createUpdateHost({
-        paths: { config: host.updogConfig, osRelease: host.osRelease, rootJson: built.rootJsonPath, metadataCache: join(host.dir, 'metadata-cache') },
+        paths: {
+          config: host.updogConfig,
+          osRelease: host.osRelease,
+          rootJson: built.rootJsonPath,
+          metadataCache: join(host.dir, 'metadata-cache'),
+          migrationsDir: join(host.dir, 'bottlerocket-migrations'),
+          migratorMetadataDir: join(host.dir, 'bottlerocket-metadata'),
+        },
         disk: { disk: host.diskImage, activeSetFile: host.activeSetFile },
         lockFile: join(host.dir, 'updog.lock'),
         // like a real reboot, the request returns and the host goes down a moment later

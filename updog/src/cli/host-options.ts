@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_MIGRATIONS_DIR } from '../config/host-context.js';
+import { DEFAULT_MIGRATIONS_DIR, DEFAULT_MIGRATOR_METADATA_DIR } from '../config/host-context.js';
 
 /** Adds the host path options every updog command shares. */
 export function addHostOptions(cmd: Command): Command {
@@ -14,11 +14,17 @@ export function addHostOptions(cmd: Command): Command {
     );
 }
 
-/** Adds `--migrations-dir`, for the commands that install an update. */
-export function addMigrationsDirOption(cmd: Command): Command {
-  return cmd.addOption(
-    new Option('--migrations-dir <dir>', 'where the migrations of an update are put for the new version to run at boot')
-      .env('UPDOG_MIGRATIONS_DIR')
-      .default(DEFAULT_MIGRATIONS_DIR),
-  );
+/** Adds `--migrations-dir` and `--migrator-metadata-dir`, for the commands that install an update. */
+export function addMigrationStagingOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--migrations-dir <dir>', "where the update's migrations and manifest are put for the new version's migrator")
+        .env('UPDOG_MIGRATIONS_DIR')
+        .default(DEFAULT_MIGRATIONS_DIR),
+    )
+    .addOption(
+      new Option('--migrator-metadata-dir <dir>', 'where the TUF metadata the migrator verifies them with is put')
+        .env('UPDOG_MIGRATOR_METADATA_DIR')
+        .default(DEFAULT_MIGRATOR_METADATA_DIR),
+    );
 }

@@ -13,7 +13,7 @@ import { addDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
 import { DEFAULT_LOCK_FILE } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
 import type { HostOptions } from '../config/host-context.js';
-import { addHostOptions, addMigrationsDirOption } from './host-options.js';
+import { addHostOptions, addMigrationStagingOptions } from './host-options.js';
 
 export const DEFAULT_STATUS_FILE = '/var/lib/updog/api-status.json';
 
@@ -29,6 +29,7 @@ interface ServeOptions extends HostOptions, DiskOptions {
   healthCheckTimeoutSeconds: number;
   bootIdFile: string;
   migrationsDir: string;
+  migratorMetadataDir: string;
   logLevel: LogLevel;
 }
 
@@ -57,7 +58,7 @@ export function serveCommand(): Command {
       const healthCommand = opts.healthCheckCommand?.trim().split(/\s+/);
       const healthCheck = healthCommand && (() => runHealthCheck(healthCommand, opts.healthCheckTimeoutSeconds * 1000));
       const host = createUpdateHost({
-        paths: { config: opts.config, osRelease: opts.osRelease, rootJson: opts.rootJson, metadataCache: opts.metadataCache, migrationsDir: opts.migrationsDir },
+        paths: { config: opts.config, osRelease: opts.osRelease, rootJson: opts.rootJson, metadataCache: opts.metadataCache, migrationsDir: opts.migrationsDir, migratorMetadataDir: opts.migratorMetadataDir },
         disk: { disk: opts.disk, activeSet: opts.activeSet, activeSetFile: opts.activeSetFile },
         lockFile: opts.lockFile,
         reboot: () => rebootHost(rebootCommand),
@@ -72,7 +73,7 @@ export function serveCommand(): Command {
       logger.info('stopping the update API');
       await server.close();
     });
-  return addMigrationsDirOption(addDiskOptions(addHostOptions(cmd)));
+  return addMigrationStagingOptions(addDiskOptions(addHostOptions(cmd)));
 }
 
 export function apiCommand(): Command {

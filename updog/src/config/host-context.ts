@@ -4,6 +4,8 @@ import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 
 /** Where Bottlerocket's migrator looks for the migrations of the version it boots into. */
 export const DEFAULT_MIGRATIONS_DIR = '/var/lib/bottlerocket-migrations';
+/** Where the migrator finds the TUF metadata it checks those migrations against. */
+export const DEFAULT_MIGRATOR_METADATA_DIR = '/var/cache/bottlerocket-metadata';
 
 /** Where the host's files are; every one overridable by flag or environment variable. */
 export interface HostPaths {
@@ -13,6 +15,8 @@ export interface HostPaths {
   metadataCache: string;
   /** Where an update puts the migrations the new version runs at boot; default DEFAULT_MIGRATIONS_DIR. */
   migrationsDir?: string;
+  /** Where an update puts the TUF metadata the migrator verifies them with; default DEFAULT_MIGRATOR_METADATA_DIR. */
+  migratorMetadataDir?: string;
 }
 
 export interface HostContext {
@@ -32,6 +36,7 @@ export async function loadHostContext(opts: HostOptions): Promise<HostContext> {
     rootJson: opts.rootJson,
     metadataCache: opts.metadataCache,
     ...(opts.migrationsDir === undefined ? {} : { migrationsDir: opts.migrationsDir }),
+    ...(opts.migratorMetadataDir === undefined ? {} : { migratorMetadataDir: opts.migratorMetadataDir }),
   };
   const logger = createLogger('updog', opts.logLevel ?? 'info');
   const config = loadUpdogConfig(paths.config);

@@ -1,5 +1,5 @@
 import { UserError } from '../common/errors.js';
-import { formatUtcSeconds, parseLenientDatetime } from './datetime.js';
+import { formatUtcInstant, parseLenientDatetime } from './datetime.js';
 import { isVersion } from './semver.js';
 import { JsonSyntaxError, parseJsonRejectingDuplicates } from './strict-json.js';
 
@@ -7,6 +7,8 @@ import { JsonSyntaxError, parseJsonRejectingDuplicates } from './strict-json.js'
 export interface Wave {
   seed: number;
   startsAt: Date;
+  /** Nanoseconds past `startsAt`'s millisecond (0..999_999; absent: 0), so a rewrite keeps the exact instant. */
+  startsAtSubMsNanos?: number;
 }
 /** Names of the TUF targets holding the LZ4-compressed images of one update. */
 export interface UpdateImages {
@@ -85,9 +87,9 @@ function parseWaves(obj: Record<string, unknown>, where: string): Wave[] {
     if (earlier !== undefined) throw new ManifestError(`${where}: duplicate wave key "${key}" (same seed as "${earlier}")`);
     seen.set(seed, key);
     const text = asString(value, `${where}.${key}`);
-    const startsAt = parseLenientDatetime(text);
-    if (!startsAt) throw new ManifestError(`${where}.${key}: "${text}" is not a UTC datetime like 2024-10-30T18:00:00Z`);
-    waves.push({ seed, startsAt });
+    const instant = parseLenientDatetime(text);
+    if (!instant) throw new ManifestError(`${where}.${key}: "${text}" is not a UTC datetime like 2024-10-30T18:00:00Z`);
+    waves.push({ seed, startsAt: instant.date, ...(instant.subMsNanos === 0 ? {} : { startsAtSubMsNanos: instant.subMsNanos }) });
   }
   return waves.sort((a, b) => a.seed - b.seed);
 }
@@ -122,7 +124,7 @@ export function serializeManifest(m: Manifest): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-/** One update in its manifest.json form (snake_case keys, canonical datetimes). */
+/** One update in its manifest.json form (snake_case keys, UTC datetimes to the nanosecond). */
 export function updateToJson(u: Update): Record<string, unknown> {
   return {
     variant: u.variant,
@@ -130,7 +132,7 @@ export function updateToJson(u: Update): Record<string, unknown> {
     version: u.version,
     max_version: u.maxVersion,
     // Integer-like keys keep ascending numeric order in a JS object.
-    waves: Object.fromEntries(u.waves.map((w) => [String(w.seed), formatUtcSeconds(w.startsAt)])),
+    waves: Object.fromEntries(u.waves.map((w) => [String(w.seed), formatUtcInstant({ date: w.startsAt, subMsNanos: w.startsAtSubMsNanos ?? 0 })])),
     images: { boot: u.images.boot, root: u.images.root, hash: u.images.hash },
   };
 }

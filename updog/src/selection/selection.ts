@@ -61,10 +61,13 @@ export function selectUpdate(manifest: Manifest, host: HostSelection): Update | 
 }
 
 /**
- * Migration targets to run going from `from` to `to`, in order. Greedy like upstream: from the
- * current version take the edge reaching furthest without passing the target. For a downgrade the
- * upgrade path is found and reversed. Backward and self edges are rejected, so the walk always
- * moves forward and cannot loop.
+ * Migration targets to run going from `from` to `to`, in order, as upstream's `find_migrations`:
+ * from the current version take, among the migrations starting exactly there, the one reaching
+ * furthest without passing the target; a downgrade walks the upgrade path and reverses it. When no
+ * migration starts at the current version before the target is reached, the update is refused:
+ * installing it without its migrations would leave the data store unmigrated. Unlike upstream, a
+ * manifest without any migrations means the repository needs none (README, "Differences").
+ * Backward and self edges are rejected up front, so the walk always moves forward and cannot loop.
  */
 export function migrationPath(migrations: Migration[], from: string, to: string): string[] {
   for (const m of migrations) {
@@ -72,16 +75,24 @@ export function migrationPath(migrations: Migration[], from: string, to: string)
       throw new SelectionError(`migration (${m.from}, ${m.to}) does not go forward; the manifest's migrations must each go to a newer version`);
     }
   }
-  const order = compareVersions(from, to);
-  if (order > 0) return migrationPath(migrations, to, from).reverse();
+  if (migrations.length === 0) return [];
+  if (compareVersions(from, to) > 0) return forwardPath(migrations, to, from, `${from} to ${to}`).reverse();
+  return forwardPath(migrations, from, to, `${from} to ${to}`);
+}
+
+/** The walk from `from` up to `to`; `update` names the update in the refusal. */
+function forwardPath(migrations: Migration[], from: string, to: string, update: string): string[] {
   const path: string[] = [];
   let current = from;
-  while (compareVersions(current, to) < 0) {
-    // Next edge: the earliest start at or after the current version, then the furthest end.
+  while (compareVersions(current, to) !== 0) {
     const next = migrations
-      .filter((m) => compareVersions(m.from, current) >= 0 && compareVersions(m.to, to) <= 0)
-      .sort((a, b) => compareVersions(a.from, b.from) || compareVersions(b.to, a.to))[0];
-    if (next === undefined) break;
+      .filter((m) => compareVersions(m.from, current) === 0 && compareVersions(m.to, to) <= 0)
+      .sort((a, b) => compareVersions(b.to, a.to))[0];
+    if (next === undefined) {
+      throw new SelectionError(
+        `reached end of migration chain at ${current} but target is ${to}: the manifest has no migration from ${current} towards ${to}, so the update from ${update} is refused`,
+      );
+    }
     path.push(...next.targets);
     current = next.to;
   }

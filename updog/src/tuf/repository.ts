@@ -10,7 +10,7 @@ import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { parseManifest, type Manifest } from '../manifest/manifest.js';
 import { createDispatcher } from './dispatcher.js';
-import { withQuery } from './fetcher.js';
+import { UndiciFetcher, withQuery } from './fetcher.js';
 import { createUpdater, TufError, tufStep } from './updater.js';
 
 export const MANIFEST_TARGET = 'manifest.json';
@@ -27,6 +27,10 @@ export interface UpdateRepository {
   /** The verified manifest.json. */
   manifest: Manifest;
   target(name: string): Promise<TargetLocation>;
+  /** Whether targets are stored as `<sha256>.<name>` (the root's consistent_snapshot). */
+  consistentSnapshot: boolean;
+  /** Downloads `<metadata base URL>/<name>` (at most `maxBytes`) as the metadata refresh does; not verified. */
+  fetchMetadata(name: string, maxBytes: number): Promise<Buffer>;
   /** Proxy-aware dispatcher (with idle timeout) to reuse for streaming targets. */
   dispatcher: Dispatcher;
   /** Releases the dispatcher's connections. */
@@ -53,6 +57,10 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
     ...(config.noProxy === undefined ? {} : { noProxy: config.noProxy }),
     ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
   });
+  const retry = {
+    ...(opts.retries === undefined ? {} : { retries: opts.retries }),
+    ...(opts.backoffMs === undefined ? {} : { backoffMs: opts.backoffMs }),
+  };
   try {
     const updater = createUpdater({
       metadataDir: paths.metadataCache,
@@ -61,16 +69,19 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
       dispatcher,
       queryParams,
       logger,
-      ...(opts.retries === undefined ? {} : { retries: opts.retries }),
-      ...(opts.backoffMs === undefined ? {} : { backoffMs: opts.backoffMs }),
+      ...retry,
     });
     await tufStep(`TUF metadata from ${config.metadataBaseUrl}`, () => updater.refresh());
     logger.debug({ metadataCache: paths.metadataCache }, 'TUF metadata refreshed');
     const manifest = parseManifest(await downloadSmallTarget(updater, MANIFEST_TARGET, config.targetsBaseUrl));
     const consistentSnapshot = readConsistentSnapshot(paths.metadataCache);
+    const metadataFetcher = new UndiciFetcher({ dispatcher, queryParams, logger, ...retry });
+    const metadataBase = config.metadataBaseUrl.endsWith('/') ? config.metadataBaseUrl : `${config.metadataBaseUrl}/`;
     return {
       manifest,
       dispatcher,
+      consistentSnapshot,
+      fetchMetadata: (name, maxBytes) => tufStep(`downloading ${name} from ${config.metadataBaseUrl}`, () => metadataFetcher.downloadBytes(new URL(name, metadataBase).toString(), maxBytes)),
       target: async (name) => {
         const info = await findTarget(updater, name);
         const sha256 = info.hashes.sha256;

@@ -1,9 +1,11 @@
 /**
  * The migrations an update needs: the targets of the migration path from the running version to
- * the chosen one (DESIGN.md 3), downloaded and checked against their signed length and sha256
- * into the migrations directory, where the new image's migrator finds them at boot. Each file
- * appears whole or not at all (temp file in the same directory, fsync, rename, fsync the
- * directory); a file already there with the signed sha256 is kept as is.
+ * the chosen one (DESIGN.md 3), and the signed manifest.json through which Bottlerocket's
+ * migrator finds them, downloaded and checked against their signed length and sha256 into the
+ * migrations directory under the names the repository stores them by (`<sha256>.<name>` with
+ * consistent snapshots), where the migrator reads them at boot (README, "Migration staging").
+ * Each file appears whole or not at all (temp file in the same directory, fsync, rename, fsync
+ * the directory); a file already there with the signed sha256 is kept as is.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -66,18 +68,27 @@ function checkMigrationName(name: string): void {
 }
 
 export interface FetchMigrationsOptions {
+  /** The migrations, in the order they run. */
   targets: TargetLocation[];
+  /** manifest.json: the migrator finds the migrations through it, so it is staged even when there are none. */
+  manifest: TargetLocation;
+  /** Store as `<sha256>.<name>` (the repository's consistent_snapshot), as tough does. */
+  consistentSnapshot: boolean;
   dir: string;
   dispatcher: Dispatcher;
   logger: Logger;
 }
 
+/** The name a target is stored by, in the repository and in the migrations directory. */
+function storedTargetName(target: Pick<TargetLocation, 'name' | 'sha256'>, consistentSnapshot: boolean): string {
+  return consistentSnapshot ? `${target.sha256.toLowerCase()}.${target.name}` : target.name;
+}
+
 /**
- * Puts every target into `dir`, in order. No targets: nothing is created. On failure the file
- * being written is removed (migrations completed before it stay: each is whole and verified).
+ * Puts every migration, then the manifest, into `dir`. On failure the file being written is
+ * removed (files completed before it stay: each is whole and verified).
  */
 export async function fetchMigrations(o: FetchMigrationsOptions): Promise<FetchedMigration[]> {
-  if (o.targets.length === 0) return [];
   const created = await mkdir(o.dir, { recursive: true }).catch((err: Error) => {
     throw new MigrationError(`cannot create the migrations directory ${o.dir}: ${err.message}`, { cause: err });
   });
@@ -86,27 +97,32 @@ export async function fetchMigrations(o: FetchMigrationsOptions): Promise<Fetche
   await removePartialFiles(o.dir);
   const fetched: FetchedMigration[] = [];
   for (const target of o.targets) {
-    const file = join(o.dir, target.name);
-    if (await holdsTarget(file, target)) {
-      o.logger.info({ migration: target.name, file }, 'migration already present');
-      fetched.push({ target: target.name, file, sha256: target.sha256, downloaded: false });
-      continue;
-    }
-    try {
-      await downloadAtomically(target, file, o.dir, o.dispatcher);
-    } catch (err) {
-      // verification errors already start with the target name
-      const message = (err as Error).message;
-      const reason = message.startsWith(`${target.name}: `) ? message.slice(target.name.length + 2) : message;
-      throw new MigrationError(`migration ${target.name}: ${reason}`, { cause: err });
-    }
-    o.logger.info({ migration: target.name, file, bytes: target.length }, 'migration downloaded and verified');
-    fetched.push({ target: target.name, file, sha256: target.sha256, downloaded: true });
+    const file = join(o.dir, storedTargetName(target, o.consistentSnapshot));
+    const downloaded = await stageTarget(target, file, o);
+    o.logger.info({ migration: target.name, file, ...(downloaded ? { bytes: target.length } : {}) }, downloaded ? 'migration downloaded and verified' : 'migration already present');
+    fetched.push({ target: target.name, file, sha256: target.sha256, downloaded });
   }
+  const manifestFile = join(o.dir, storedTargetName(o.manifest, o.consistentSnapshot));
+  const manifestDownloaded = await stageTarget(o.manifest, manifestFile, o);
+  o.logger.info({ file: manifestFile, downloaded: manifestDownloaded }, 'manifest staged for the migrator');
   // the renames, durably, before the caller writes an image that needs them: also those of files
   // kept from a run that stopped after its rename and before its directory sync
   await syncPath(o.dir);
   return fetched;
+}
+
+/** Downloads `target` into `file` unless it already holds it; true when it downloaded. */
+async function stageTarget(target: TargetLocation, file: string, o: FetchMigrationsOptions): Promise<boolean> {
+  if (await holdsTarget(file, target)) return false;
+  try {
+    await downloadAtomically(target, file, o.dir, o.dispatcher);
+  } catch (err) {
+    // verification errors already start with the target name
+    const message = (err as Error).message;
+    const reason = message.startsWith(`${target.name}: `) ? message.slice(target.name.length + 2) : message;
+    throw new MigrationError(`${target === o.manifest ? 'manifest' : 'migration'} ${target.name}: ${reason}`, { cause: err });
+  }
+  return true;
 }
 
 async function removePartialFiles(dir: string): Promise<void> {

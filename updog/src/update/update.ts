@@ -2,7 +2,7 @@
  * The update operations on a host: prepare (download and write the chosen image to the inactive
  * set), apply (boot it next), revert (undo apply). Write order, so that a crash at any byte
  * leaves a disk that boots a complete image (DESIGN.md 5):
- *   migrations fetched -> clear-inactive (persisted) -> root, boot, hash written and verified -> fsync
+ *   migrations, manifest and TUF metadata staged for the migrator -> clear-inactive (persisted) -> root, boot, hash written and verified -> fsync
  *   -> mark-inactive-valid
  * The inactive set cannot boot between clear-inactive and mark-inactive-valid, and the active set is
  * never written.
@@ -19,10 +19,11 @@ import { selectUpdate } from '../selection/selection.js';
 import { resolveDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
 import { describeFlags } from '../gpt/attribute-flags.js';
 import { Signpost } from '../signpost/signpost.js';
-import { openUpdateRepository, type TargetLocation, type UpdateRepository } from '../tuf/repository.js';
+import { MANIFEST_TARGET, openUpdateRepository, type TargetLocation, type UpdateRepository } from '../tuf/repository.js';
 import { crashAfterBytes, crashPoint } from './crash-points.js';
-import { DEFAULT_MIGRATIONS_DIR } from '../config/host-context.js';
+import { DEFAULT_MIGRATIONS_DIR, DEFAULT_MIGRATOR_METADATA_DIR } from '../config/host-context.js';
 import { fetchMigrations, resolveMigrations, type FetchedMigration } from './migrations.js';
+import { stageMigratorMetadata } from './migrator-metadata.js';
 
 /** The images of a set, in the order they are written. */
 export const IMAGE_ORDER = ['root', 'boot', 'hash'] as const;
@@ -68,15 +69,24 @@ export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdat
     const targets = {} as Record<ImageKind, TargetLocation>;
     for (const kind of IMAGE_ORDER) targets[kind] = await repo.target(update.images[kind]);
     const migrationTargets = await resolveMigrations(repo, repo.manifest.migrations, ctx.os.versionId, update.version);
+    const manifestTarget = await repo.target(MANIFEST_TARGET);
 
     const resolved = resolveDiskOptions(opts.disk);
     const signpost = await Signpost.open({ ...resolved, logger: ctx.logger });
     await refuseIfActiveCannotBoot(signpost);
-    // The new image's migrator needs them at boot: a failure here leaves the disk untouched.
+    // The new image's migrator needs them at boot, as upstream stages them: a failure here leaves the disk untouched.
     const migrations = await fetchMigrations({
       targets: migrationTargets,
+      manifest: manifestTarget,
+      consistentSnapshot: repo.consistentSnapshot,
       dir: ctx.paths.migrationsDir ?? DEFAULT_MIGRATIONS_DIR,
       dispatcher: repo.dispatcher,
+      logger: ctx.logger,
+    });
+    await stageMigratorMetadata({
+      cacheDir: ctx.paths.metadataCache,
+      dir: ctx.paths.migratorMetadataDir ?? DEFAULT_MIGRATOR_METADATA_DIR,
+      fetchMetadata: repo.fetchMetadata,
       logger: ctx.logger,
     });
     ctx.logger.info({ version: update.version, set: signpost.inactiveSet, disk: resolved.disk }, 'writing update to the inactive set');

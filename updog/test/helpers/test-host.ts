@@ -54,6 +54,8 @@ export async function createTestHost(opts: TestHostOptions): Promise<TestHost> {
     UPDOG_OS_RELEASE: paths.osRelease,
     UPDOG_ROOT_JSON: paths.rootJson,
     UPDOG_METADATA_CACHE: paths.metadataCache,
+    UPDOG_MIGRATIONS_DIR: join(dir.path, 'bottlerocket-migrations'),
+    UPDOG_MIGRATOR_METADATA_DIR: join(dir.path, 'bottlerocket-metadata'),
     http_proxy: undefined,
     https_proxy: undefined,
     no_proxy: undefined,

@@ -99,6 +99,9 @@ export async function createUpdateFixture(opts: { serverHook?: RequestHook } = {
     UPDOG_CONFIG: files.config,
     UPDOG_OS_RELEASE: files.osRelease,
     UPDOG_METADATA_CACHE: files.metadataCache,
+    // what an update stages for the migrator; never the real /var paths
+    UPDOG_MIGRATIONS_DIR: join(dir.path, 'bottlerocket-migrations'),
+    UPDOG_MIGRATOR_METADATA_DIR: join(dir.path, 'bottlerocket-metadata'),
     UPDOG_DISK: disk,
     UPDOG_ACTIVE_SET_FILE: files.activeSet,
     UPDOG_LOCK_FILE: files.lock,

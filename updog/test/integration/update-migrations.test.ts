@@ -1,14 +1,31 @@
 /**
- * `updog update` / `update-image` fetch the migrations of the path from the running version to
- * the chosen one, through the TUF repository, into the migrations directory before touching the
- * disk (loopback repository built with tuf-repo-tools, real disk image).
+ * `updog update` / `update-image` stage, before touching the disk, what Bottlerocket's migrator
+ * reads at boot: the migrations of the path from the running version to the chosen one and the
+ * signed manifest.json under their repository names (`<sha256>.<name>`) in the migrations
+ * directory, and the TUF metadata that verifies them in the migrator's metadata directory
+ * (loopback repository built with tuf-repo-tools, real disk image). The staged layout is then
+ * loaded the way the migrator loads it: from files, starting at the host's trusted root.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Updater } from 'tuf-js';
+import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import { BaseFetcher } from 'tuf-js/dist/fetcher.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildReleaseRepository, hashedTargetPath, loadRepository, setMigrations } from '@updog-ts/tuf-repo-tools';
+import {
+  buildReleaseRepository,
+  hashedTargetPath,
+  loadKeyDir,
+  loadRepository,
+  RepositoryEditor,
+  setMigrations,
+  setRootVersion,
+  signRoot,
+} from '@updog-ts/tuf-repo-tools';
 import { parseManifest, type Migration } from '../../src/manifest/manifest.js';
+import { migrationPath } from '../../src/selection/selection.js';
 import { startServe } from '../helpers/serve-process.js';
 import { createUpdateFixture, fakeImageHash, IMAGE_SIZES, sgdiskVerifies, type ReleaseSpec, type UpdateFixture } from './update-fixture.js';
 
@@ -76,7 +93,14 @@ function dirContents(dir: string): Record<string, string> {
   );
 }
 
-const expected = (names: string[]): Record<string, string> => Object.fromEntries(names.map((n) => [n, sha256(MIGRATION_FILES[n]!)]));
+/** A migration's name in the migrations directory: its repository (consistent-snapshot) name. */
+const stored = (name: string): string => `${sha256(MIGRATION_FILES[name]!)}.${name}`;
+const expected = (names: string[]): Record<string, string> => Object.fromEntries(names.map((n) => [stored(n), sha256(MIGRATION_FILES[n]!)]));
+/** The signed manifest.json of the repository as now published: its stored name and sha256. */
+async function publishedManifest(f: UpdateFixture): Promise<Record<string, string>> {
+  const hash = (await loadRepository(f.repoDir)).targets.signed.targets['manifest.json']!.hashes.sha256!;
+  return { [`${hash}.manifest.json`]: hash };
+}
 const migrationRequests = (f: UpdateFixture): string[] =>
   f.server.requests.filter((r) => r.includes('migrate_')).map((r) => decodeURIComponent(new URL(r, 'http://x').pathname).replace(/^\/targets\/[0-9a-f]{64}\./, ''));
 
@@ -92,21 +116,24 @@ describe('updog update fetches the migrations of the update', () => {
     const json = JSON.parse(first.stdout) as { version: string; set: string; migrations: unknown };
     expect(json).toMatchObject({ version: '1.2.0', set: 'B', applied: true });
     const path = ['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4', 'migrate_v1.2.0_c.lz4'];
-    expect(json.migrations).toEqual(path.map((target) => ({ target, file: join(dir, target), sha256: sha256(MIGRATION_FILES[target]!), downloaded: true })));
-    expect(dirContents(dir)).toEqual(expected(path));
-    expect(fs.readFileSync(join(dir, 'migrate_v1.1.0_a.lz4'), 'utf8')).toBe('migration a: 1.0.0 -> 1.1.0\n');
+    expect(json.migrations).toEqual(path.map((target) => ({ target, file: join(dir, stored(target)), sha256: sha256(MIGRATION_FILES[target]!), downloaded: true })));
+    const manifest = await publishedManifest(f);
+    expect(dirContents(dir)).toEqual({ ...expected(path), ...manifest });
+    expect(fs.readFileSync(join(dir, stored('migrate_v1.1.0_a.lz4')), 'utf8')).toBe('migration a: 1.0.0 -> 1.1.0\n');
     expect(migrationRequests(f)).toEqual(path);
     // each logged, all before the disk is written
     const logs = first.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; migration?: string });
     const order = logs.map((l) => (l.migration === undefined ? l.msg : `${l.msg}: ${l.migration}`));
-    expect(order.filter((m) => m.startsWith('migration') || m === 'writing update to the inactive set')).toEqual([
+    expect(order.filter((m) => /^(migration|manifest|TUF)/.test(m) || m === 'writing update to the inactive set')).toEqual([
       ...path.map((m) => `migration downloaded and verified: ${m}`),
+      'manifest staged for the migrator',
+      'TUF metadata staged for the migrator',
       'writing update to the inactive set',
     ]);
     expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.2.0', 'root'));
 
     // again (update-image, --migrations-dir flag): files with the signed hash stay; a damaged one is replaced
-    fs.writeFileSync(join(dir, 'migrate_v1.1.0_b.lz4'), Buffer.alloc(70_000, 'x'));
+    fs.writeFileSync(join(dir, stored('migrate_v1.1.0_b.lz4')), Buffer.alloc(70_000, 'x'));
     fs.writeFileSync(join(dir, '.updog-partial-0123456789ab'), 'left by a crash'); // removed
     f.server.requests.length = 0;
     const again = await f.run(['update-image', '--json', '--image', '1.2.0', '--migrations-dir', dir], { UPDOG_MIGRATIONS_DIR: join(f.dir.path, 'unused') });
@@ -117,7 +144,7 @@ describe('updog update fetches the migrations of the update', () => {
       ['migrate_v1.2.0_c.lz4', false],
     ]);
     expect(migrationRequests(f)).toEqual(['migrate_v1.1.0_b.lz4']);
-    expect(dirContents(dir)).toEqual(expected(path));
+    expect(dirContents(dir)).toEqual({ ...expected(path), ...manifest });
     expect(fs.existsSync(join(f.dir.path, 'unused'))).toBe(false);
 
     // boot 1.2.0, then go back to 1.0.0: the same migrations, last first
@@ -129,20 +156,20 @@ describe('updog update fetches the migrations of the update', () => {
     const down = await f.run(['update-image', '--json', '--image', '1.0.0'], { UPDOG_MIGRATIONS_DIR: downDir });
     expect(down.code).toBe(0);
     expect((JSON.parse(down.stdout) as { migrations: { target: string }[] }).migrations.map((m) => m.target)).toEqual([...path].reverse());
-    expect(dirContents(downDir)).toEqual(expected(path));
+    expect(dirContents(downDir)).toEqual({ ...expected(path), ...(await publishedManifest(f)) });
     expect(f.partitionHash('A', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.0.0', 'root'));
     expect(sgdiskVerifies(f.disk)).toBe(true);
   });
 
-  it('creates nothing when the hop has no migrations', async () => {
+  it('stages the manifest and metadata also when the hop has no migrations, as upstream (the migrator loads them at every boot into a new version)', async () => {
     const f = await fixture();
-    // only migrations for hops this update does not cross
-    await publishWithMigrations(f, [{ version: '1.1.0' }], MIGRATIONS.slice(1), MIGRATION_FILES);
+    // the hop this update crosses is listed with no targets, as Release.toml lists every hop
+    await publishWithMigrations(f, [{ version: '1.1.0' }], [{ from: '1.0.0', to: '1.1.0', targets: [] }, ...MIGRATIONS.slice(1)], MIGRATION_FILES);
     const dir = join(f.dir.path, 'migrations');
     const r = await f.run(['update-image', '--json'], { UPDOG_MIGRATIONS_DIR: dir });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ version: '1.1.0', migrations: [] });
-    expect(fs.existsSync(dir)).toBe(false);
+    expect(dirContents(dir)).toEqual(await publishedManifest(f));
     expect(migrationRequests(f)).toEqual([]);
   });
 
@@ -212,7 +239,7 @@ describe('the update API (updog serve) fetches migrations too', () => {
     } finally {
       await serve.stop();
     }
-    expect(dirContents(dir)).toEqual(expected(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']));
+    expect(dirContents(dir)).toEqual({ ...expected(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']), ...(await publishedManifest(f)) });
     expect(migrationRequests(f)).toEqual(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4']);
     expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.1.0', 'root'));
   });
@@ -230,5 +257,146 @@ describe('updog update refuses unsafe migration names', () => {
     expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
     expect(fs.existsSync(dir)).toBe(false);
     expect(fs.existsSync(join(f.dir.path, 'escape.lz4'))).toBe(false);
+  });
+});
+
+/** Reads repository files from disk, as the migrator's tough FilesystemTransport does. */
+class FilesystemFetcher extends BaseFetcher {
+  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(fileURLToPath(url));
+    } catch {
+      throw new DownloadHTTPError(`${url}: no such file`, 404);
+    }
+    return new ReadableStream({
+      start(controller) {
+        controller.enqueue(new Uint8Array(bytes));
+        controller.close();
+      },
+    });
+  }
+}
+
+/**
+ * What the migrator does at boot with the staged files: load the TUF repository from
+ * `metadataDir` (targets from `migrationsDir`) starting at `trustedRoot`, read the signed
+ * manifest.json, find the migrations from `from` to `to`, and read each one, verified.
+ */
+async function loadAsMigrator(trustedRoot: string, metadataDir: string, migrationsDir: string, from: string, to: string): Promise<Record<string, Buffer>> {
+  const work = fs.mkdtempSync(join(fs.realpathSync(metadataDir), '..', 'migrator-'));
+  try {
+    fs.copyFileSync(trustedRoot, join(work, 'root.json'));
+    const updater = new Updater({
+      metadataDir: work,
+      metadataBaseUrl: pathToFileURL(metadataDir).href,
+      targetBaseUrl: pathToFileURL(migrationsDir).href,
+      targetDir: work,
+      fetcher: new FilesystemFetcher(),
+    });
+    await updater.refresh();
+    const read = async (name: string): Promise<Buffer> => {
+      const info = await updater.getTargetInfo(name);
+      if (info === undefined) throw new Error(`the staged targets metadata do not list ${name}`);
+      return fs.readFileSync(await updater.downloadTarget(info, join(work, `target-${sha256(name)}`)));
+    };
+    const manifest = parseManifest((await read('manifest.json')).toString('utf8'));
+    const out: Record<string, Buffer> = {};
+    for (const name of migrationPath(manifest.migrations, from, to)) out[name] = await read(name);
+    return out;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Rotates the published root to the next version, signed by the fixture's key (old and new thresholds). */
+async function rotateRoot(f: UpdateFixture): Promise<void> {
+  const keys = await loadKeyDir(join(f.dir.path, 'keys'));
+  const repo = await loadRepository(f.repoDir);
+  const next = setRootVersion(repo.root, repo.root.signed.version + 1);
+  await signRoot(next, keys, { crossSign: repo.root });
+  const editor = RepositoryEditor.edit(repo);
+  editor.rotateRoot(next);
+  await editor.publish(f.repoDir, { signers: keys });
+}
+
+describe('what the migrator reads at boot', () => {
+  it('is staged as upstream updog (tough cache) lays it out, and loads from the trusted root as the migrator loads it', async () => {
+    const f = await fixture();
+    await publishWithMigrations(f, [{ version: '1.1.0' }, { version: '1.2.0' }], MIGRATIONS, MIGRATION_FILES);
+    const trustedRoot = join(f.dir.path, 'shipped-root.json');
+    fs.copyFileSync(f.env.UPDOG_ROOT_JSON!, trustedRoot);
+    await rotateRoot(f);
+    await rotateRoot(f); // root chain 1 -> 2 -> 3
+    const migrationsDir = join(f.dir.path, 'var', 'lib', 'bottlerocket-migrations');
+    const metadataDir = join(f.dir.path, 'var', 'cache', 'bottlerocket-metadata');
+    const r = await f.run(['update-image', '--migrator-metadata-dir', metadataDir], { UPDOG_MIGRATIONS_DIR: migrationsDir, UPDOG_MIGRATOR_METADATA_DIR: join(f.dir.path, 'unused') });
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(join(f.dir.path, 'unused'))).toBe(false);
+
+    // metadata: the root chain, timestamp, and the versioned snapshot and targets, byte for byte as served
+    const repo = await loadRepository(f.repoDir);
+    const [snapshot, targets] = [repo.snapshot.signed.version, repo.targets.signed.version];
+    const served = join(f.repoDir, 'metadata');
+    const names = ['1.root.json', '2.root.json', '3.root.json', 'timestamp.json', `${snapshot}.snapshot.json`, `${targets}.targets.json`].sort();
+    expect(Object.keys(dirContents(metadataDir))).toEqual(names);
+    for (const name of names) expect(fs.readFileSync(join(metadataDir, name)).equals(fs.readFileSync(join(served, name))), name).toBe(true);
+    // targets: the migrations and the manifest under their repository names
+    const path = ['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4', 'migrate_v1.2.0_c.lz4'];
+    expect(dirContents(migrationsDir)).toEqual({ ...expected(path), ...(await publishedManifest(f)) });
+
+    // the migrator's view: the shipped root, files only, finds and verifies the same migrations
+    const loaded = await loadAsMigrator(trustedRoot, metadataDir, migrationsDir, '1.0.0', '1.2.0');
+    expect(Object.keys(loaded)).toEqual(path);
+    for (const name of path) expect(loaded[name]!.equals(MIGRATION_FILES[name]!), name).toBe(true);
+    expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.2.0', 'root'));
+  });
+
+  it('an older root that does not chain to the next is refused before the disk is touched', async () => {
+    const f = await fixture();
+    await publishWithMigrations(f, [{ version: '1.1.0' }], [{ from: '1.0.0', to: '1.1.0', targets: [] }], {});
+    const check = await f.run(['check-update']); // the host trusts the genuine root 1 from here on
+    expect(check.code).toBe(0);
+    await rotateRoot(f);
+    // the served 1.root.json with a broken signature: only staging reads it again
+    const servedRoot1 = join(f.repoDir, 'metadata', '1.root.json');
+    const doc = JSON.parse(fs.readFileSync(servedRoot1, 'utf8')) as { signatures: { sig: string }[] };
+    doc.signatures[0]!.sig = doc.signatures[0]!.sig.replace(/^../, (h) => (h === '00' ? '01' : '00'));
+    fs.writeFileSync(servedRoot1, JSON.stringify(doc));
+    const metadataDir = join(f.dir.path, 'metadata-for-migrator');
+    const disk = fs.readFileSync(f.disk);
+    const r = await f.run(['update-image'], { UPDOG_MIGRATOR_METADATA_DIR: metadataDir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\nupdog: error: 1\.root\.json from the repository does not chain to root version 2: .+\n$/);
+    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+    expect(fs.existsSync(metadataDir)).toBe(false);
+  });
+});
+
+describe('a migration chain with a gap', () => {
+  it('refuses the update before anything is fetched or written, forward and backward', async () => {
+    const f = await fixture();
+    // 1.0.0 -> 1.1.0 -> (nothing from 1.1.0) ... 1.2.0 -> 1.3.0
+    const gap = [MIGRATIONS[0]!, MIGRATIONS[2]!];
+    await publishWithMigrations(f, [{ version: '1.1.0' }, { version: '1.3.0' }], gap, MIGRATION_FILES);
+    const dir = join(f.dir.path, 'migrations');
+    const disk = fs.readFileSync(f.disk);
+    const r = await f.run(['update'], { UPDOG_MIGRATIONS_DIR: dir });
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.0.0 to 1.3.0 is refused\n',
+    });
+    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(migrationRequests(f)).toEqual([]);
+    // backward: a host at 1.3.0 going to 1.1.0 walks the same chain, from 1.1.0
+    fs.writeFileSync(f.env.UPDOG_OS_RELEASE!, fs.readFileSync(f.env.UPDOG_OS_RELEASE!, 'utf8').replace('VERSION_ID=1.0.0', 'VERSION_ID=1.3.0'));
+    const down = await f.run(['update-image', '--image', '1.1.0'], { UPDOG_MIGRATIONS_DIR: dir });
+    expect(down.stderr).toBe('updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.3.0 to 1.1.0 is refused\n');
+    expect(down.code).toBe(1);
+    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });

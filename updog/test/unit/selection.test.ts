@@ -104,12 +104,27 @@ describe('migrationPath', () => {
   it('takes the largest jump not passing the target, forward', () => {
     expect(migrationPath(migrations, '1.0.0', '1.3.0')).toEqual(['m-1.0.0-1.2.0-a', 'm-1.0.0-1.2.0-b', 'm-1.2.0-1.3.0-a', 'm-1.2.0-1.3.0-b']);
     expect(migrationPath(migrations, '1.0.0', '1.1.0')).toEqual(['m-1.0.0-1.1.0-a', 'm-1.0.0-1.1.0-b']);
-    expect(migrationPath(migrations, '1.1.0', '1.2.5')).toEqual(['m-1.1.0-1.2.0-a', 'm-1.1.0-1.2.0-b']);
+    expect(migrationPath(migrations, '1.1.0', '1.2.0')).toEqual(['m-1.1.0-1.2.0-a', 'm-1.1.0-1.2.0-b']);
   });
-  it('skips versions without migrations', () => {
-    expect(migrationPath(migrations, '1.3.0', '1.6.0')).toEqual(['m-1.5.0-1.6.0-a', 'm-1.5.0-1.6.0-b']);
-    expect(migrationPath(migrations, '1.3.0', '1.4.0')).toEqual([]);
+  it('is empty when there is nothing to cross, and for a manifest without migrations', () => {
     expect(migrationPath(migrations, '1.2.0', '1.2.0')).toEqual([]);
+    expect(migrationPath([], '1.0.0', '1.3.0')).toEqual([]);
+    expect(migrationPath([], '1.3.0', '1.0.0')).toEqual([]);
+  });
+  it('refuses a host whose version starts no migration, or whose chain stops short of the target (as upstream)', () => {
+    // 1.3.0 starts no edge, though 1.5.0 -> 1.6.0 lies ahead
+    expect(() => migrationPath(migrations, '1.3.0', '1.6.0')).toThrow(SelectionError);
+    expect(() => migrationPath(migrations, '1.3.0', '1.6.0')).toThrow(
+      'reached end of migration chain at 1.3.0 but target is 1.6.0: the manifest has no migration from 1.3.0 towards 1.6.0, so the update from 1.3.0 to 1.6.0 is refused',
+    );
+    expect(() => migrationPath(migrations, '1.3.0', '1.4.0')).toThrow('reached end of migration chain at 1.3.0 but target is 1.4.0');
+    // 1.1.0 -> 1.2.0 exists, but nothing leads on to 1.2.5
+    expect(() => migrationPath(migrations, '1.1.0', '1.2.5')).toThrow('reached end of migration chain at 1.2.0 but target is 1.2.5');
+    // a version between edges is not "at or after" an edge start: 1.0.5 starts nothing
+    expect(() => migrationPath(migrations, '1.0.5', '1.3.0')).toThrow('reached end of migration chain at 1.0.5 but target is 1.3.0');
+    // backward: the same walk from the lower version, so the same refusal
+    expect(() => migrationPath(migrations, '1.6.0', '1.3.0')).toThrow('reached end of migration chain at 1.3.0 but target is 1.6.0');
+    expect(() => migrationPath(migrations, '1.3.0', '1.0.5')).toThrow('reached end of migration chain at 1.0.5 but target is 1.3.0');
   });
   it('reverses the upgrade path for a downgrade', () => {
     expect(migrationPath(migrations, '1.3.0', '1.0.0')).toEqual(['m-1.2.0-1.3.0-b', 'm-1.2.0-1.3.0-a', 'm-1.0.0-1.2.0-b', 'm-1.0.0-1.2.0-a']);

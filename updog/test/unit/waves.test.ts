@@ -62,6 +62,26 @@ describe('readyAt', () => {
     expect(iso(readyAt(edges, 2048))).toBe('2024-10-31T14:00:00.000Z');
   });
 
+  it('never ends a wave at a key above 2048, as upstream (such keys still parse)', () => {
+    // {0: T, 4096: T+168h}: seed 2048 is after the last usable key, so ready at T (not T+84h)
+    const above = update([
+      [0, 0],
+      [4096, 168],
+    ]);
+    expect(iso(readyAt(above, 2048))).toBe('2024-10-30T18:00:00.000Z');
+    expect(iso(readyAt(above, 1))).toBe('2024-10-30T18:00:00.000Z');
+    // with a key at 2048, that key ends the last wave; the one above is never reached
+    const capped = update([
+      [0, 0],
+      [2048, 24],
+      [4096, 168],
+    ]);
+    expect(iso(readyAt(capped, 2048))).toBe('2024-10-31T18:00:00.000Z');
+    expect(iso(readyAt(capped, 1024))).toBe('2024-10-31T06:00:00.000Z');
+    // only keys above 2048: no wave holds any seed, ready at once as with no waves
+    expect(readyAt(update([[3000, 5]]), 100).getTime()).toBe(0);
+  });
+
   it('does not depend on the order of a hand-built wave list', () => {
     const reversed = { ...u, waves: [...u.waves].reverse() };
     for (const seed of [0, 150, 400, 2048]) expect(readyAt(reversed, seed)).toEqual(readyAt(u, seed));
