@@ -100,7 +100,7 @@ describe('updog tuf (tuf-conformance client CLI)', () => {
     const refused = await s.tuf([...metaArgs(s), 'refresh']);
     expect(refused.code).toBe(1);
     expect(refused.stderr.trimEnd().split('\n').at(-1)).toBe(
-      `updog: error: refreshing from ${closedUrl}/metadata: download failed: DownloadError: GET ${closedUrl}/metadata/2.root.json: connect ECONNREFUSED ${closedUrl.slice('http://'.length)}`,
+      `updog: error: refreshing from ${closedUrl}/metadata: GET ${closedUrl}/metadata/2.root.json: 2.root.json: connect ECONNREFUSED ${closedUrl.slice('http://'.length)} (4 attempts)`,
     );
   });
 });
