@@ -104,6 +104,9 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset
     if (err instanceof DownloadFailedError || err instanceof RetryableFailure) return err;
     if (ctx.signal?.aborted) return cancelled(spec);
     if (timedOut !== undefined) return new RetryableFailure(`GET ${url}: ${spec.name}: ${timedOut}`);
+    if ((err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT') {
+      return new RetryableFailure(`GET ${url}: ${spec.name}: the server sent nothing for ${limits.requestTimeoutMs} ms`);
+    }
     return new RetryableFailure(`GET ${url}: ${spec.name}: ${reason(err)}`);
   };
 

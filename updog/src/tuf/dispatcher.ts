@@ -7,8 +7,9 @@ export interface NetworkSettings {
   /** Hosts reached directly, overriding NO_PROXY from the environment. */
   noProxy?: string[];
   /**
-   * undici's own timeouts: for the headers, and for silence inside a body. The deadlines that
-   * bound a whole download are bounded-download.ts's.
+   * Silence inside a body longer than this ends it (undici's body timeout). The deadlines for
+   * headers and whole bodies are bounded-download.ts's; undici's header timeout, twice this, is
+   * only a backstop.
    */
   requestTimeoutMs?: number;
 }
@@ -23,7 +24,7 @@ export function createDispatcher(settings: NetworkSettings = {}): Dispatcher {
   return new EnvHttpProxyAgent({
     ...(settings.httpsProxy === undefined ? {} : { httpProxy: settings.httpsProxy, httpsProxy: settings.httpsProxy }),
     ...(settings.noProxy === undefined ? {} : { noProxy: settings.noProxy.join(',') }),
-    headersTimeout: timeout,
+    headersTimeout: 2 * timeout,
     bodyTimeout: timeout,
     // undici 8 forwards plain-http requests to the proxy in absolute form; tunnel them as before,
     // so a caching proxy can never answer from its cache (a stale timestamp stalls updates).

@@ -7,10 +7,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildReleaseRepository, hashedTargetPath, loadRepository, setMigrations } from '../../../tuf-repo-tools/src/index.js';
-import { parseManifest, type Migration } from '../../src/manifest/manifest.js';
+import type { Migration } from '../../src/manifest/manifest.js';
 import { startServe } from '../helpers/serve-process.js';
-import { createUpdateFixture, fakeImageHash, IMAGE_SIZES, sgdiskVerifies, type ReleaseSpec, type UpdateFixture } from './update-fixture.js';
+import { createUpdateFixture, fakeImageHash, IMAGE_SIZES, publishWithMigrations, sgdiskVerifies, type UpdateFixture } from './update-fixture.js';
 
 const fixtures: UpdateFixture[] = [];
 afterEach(async () => {
@@ -37,27 +36,6 @@ const MIGRATIONS: Migration[] = [
   { from: '1.1.0', to: '1.2.0', targets: ['migrate_v1.2.0_c.lz4'] },
   { from: '1.2.0', to: '1.3.0', targets: ['migrate_v1.3.0_d.lz4'] },
 ];
-
-/**
- * Publishes the releases (fixture), then signs a new repository version adding `files` as targets
- * and `migrations` to its manifest, as `tuf-repo release --release-toml ... --add name=path` does.
- */
-async function publishWithMigrations(f: UpdateFixture, releases: ReleaseSpec[], migrations: Migration[], files: Record<string, Buffer>): Promise<void> {
-  await f.publish(releases);
-  const repo = await loadRepository(f.repoDir);
-  const manifestInfo = repo.targets.signed.targets['manifest.json']!;
-  const manifestFile = join(f.repoDir, 'targets', hashedTargetPath('manifest.json', manifestInfo.hashes.sha256!));
-  const manifest = parseManifest(fs.readFileSync(manifestFile, 'utf8'));
-  const sources = join(f.dir.path, 'migration-sources');
-  fs.mkdirSync(sources, { recursive: true });
-  const targets: Record<string, string> = {};
-  for (const [name, data] of Object.entries(files)) {
-    targets[name] = join(sources, name);
-    fs.writeFileSync(targets[name], data);
-  }
-  // the fixture's signing key (createUpdateFixture keeps it in <dir>/keys)
-  await buildReleaseRepository({ outDir: f.repoDir, keysDir: join(f.dir.path, 'keys'), manifest: setMigrations(manifest, migrations), targets });
-}
 
 /** The served file of a published target (consistent-snapshot name). */
 function servedTarget(f: UpdateFixture, name: string): string {

@@ -93,11 +93,11 @@ describe('UndiciFetcher', () => {
 
   it('aborts a body that stops flowing (idle timeout)', async () => {
     const s = await serve(0);
-    // the per-file deadline is far off: the dispatcher's 300 ms idle timeout ends it
-    const f = new UndiciFetcher({ dispatcher, limits: { ...limits(0), requestTimeoutMs: 60_000 } });
+    // the per-file deadline is 100 s off: the dispatcher's 300 ms idle timeout ends it
+    const f = new UndiciFetcher({ dispatcher, limits: { ...limits(0), minBytesPerSecond: 1 } });
     const err = await f.downloadBytes(`${s.url}/stall`, 100).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DownloadError);
-    expect((err as Error).message).toBe(`GET ${s.url}/stall: stall: Body Timeout Error (1 attempt)`);
+    expect((err as Error).message).toBe(`GET ${s.url}/stall: stall: the server sent nothing for 300 ms (1 attempt)`);
   });
 
   it('reports connection failures as tuf-js DownloadError', async () => {
