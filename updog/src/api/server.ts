@@ -131,14 +131,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if (running) throw busyError(`${running} is in progress`);
     running = command;
     const abort = new AbortController();
-    const result = runLocked(command, body, abort.signal);
+    const result = (async () => {
+      try {
+        return await runLocked(command, body, abort.signal);
+      } finally {
+        running = null;
+        inFlight = undefined;
+      }
+    })();
     inFlight = { abort, settled: result.catch(() => undefined) };
-    try {
-      return await result;
-    } finally {
-      running = null;
-      inFlight = undefined;
-    }
+    return result;
   }
 
   /**
