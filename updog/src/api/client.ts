@@ -39,7 +39,7 @@ export interface ApiClientTimeouts {
 }
 
 /** README "Host update API": a status never takes long; a command at most its downloads' limits. */
-export const DEFAULT_API_TIMEOUTS: Readonly<ApiClientTimeouts> = Object.freeze({ queryMs: 30_000, commandMs: 3 * 60 * 60_000 });
+export const DEFAULT_API_TIMEOUTS: Readonly<ApiClientTimeouts> = Object.freeze({ queryMs: 30_000, commandMs: 12 * 60 * 60_000 });
 
 /** Refusals that go away by themselves: the host is busy, or its API is (re)starting. */
 export function isTransientApiError(err: unknown): boolean {
