@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../common/errors.js';
+import { setUsageExitCode } from '../common/cli-main.js';
+import { ExitCode, UserError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { createDispatcher } from '../tuf/dispatcher.js';
 import { createUpdater, type TufClient } from '../tuf/updater.js';
@@ -18,7 +19,7 @@ interface TufOptions {
 /**
  * `updog tuf ...`: a plain TUF client following the tuf-conformance client-under-test CLI, for
  * checking a repository by hand with the same client code updog uses. Exit 0 on success, 1 on
- * any failure. Metadata in the directory keeps non-versioned names (root.json, timestamp.json, ...).
+ * any failure, usage errors included. Metadata in the directory keeps non-versioned names (root.json, timestamp.json, ...).
  */
 export function tufCommand(): Command {
   const tuf = new Command('tuf')
@@ -76,7 +77,7 @@ export function tufCommand(): Command {
         }
       });
     });
-  return tuf;
+  return setUsageExitCode(tuf, ExitCode.Failure);
 }
 
 function required(value: string | undefined, flag: string): string {

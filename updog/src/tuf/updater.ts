@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { RepositoryError as MetadataVerificationError } from '@tufjs/models/dist/error.js';
 import { Updater } from 'tuf-js';
 import { DownloadError, PersistError, RepositoryError } from 'tuf-js/dist/error.js';
 import type { Dispatcher } from 'undici';
@@ -92,7 +93,8 @@ function tufError(err: unknown, what: string): TufError {
   if (err instanceof DownloadFailedError) return new TufError(`${what}: ${err.message}`, { cause: err });
   if (err instanceof UserError) return err;
   const e = err instanceof Error ? err : new Error(String(err));
-  const kind = e instanceof RepositoryError ? 'verification failed' : e instanceof DownloadError ? 'download failed' : 'failed';
+  const verification = e instanceof RepositoryError || e instanceof MetadataVerificationError;
+  const kind = verification ? 'verification failed' : e instanceof DownloadError ? 'download failed' : 'failed';
   // tuf-js error names (ExpiredMetadataError, BadVersionError, ...) say what kind of attack or fault it was.
   return new TufError(`${what}: ${kind}: ${e.constructor.name}: ${e.message}`, { cause: err });
 }
