@@ -83,19 +83,6 @@ describe('os-release', () => {
     expect(parseOsRelease('VARIANT_ID=a\nVERSION_ID=1.0.0\nBUILD_ID=b\nBOTTLEROCKET_ARCH=x86_64\n', 'f').arch).toBe('x86_64');
   });
 
-  it('reads the [download] limits over the defaults', () => {
-    const text = `${GOOD}\n[download]\nrequest_timeout_ms = 250\nmin_bytes_per_second = 1000000\nretries = 0\nretry_backoff_ms = 10\nmax_redirects = 2\n`;
-    expect(parseUpdogConfig(text, 'f').download).toEqual({ requestTimeoutMs: 250, minBytesPerSecond: 1_000_000, retries: 0, retryBackoffMs: 10, maxRedirects: 2 });
-    expect(parseUpdogConfig(`${GOOD}\n[download]\nretries = 1\n`, 'f').download).toEqual({ ...parseUpdogConfig(GOOD, 'f').download, retries: 1 });
-    expect(configError(`${GOOD}\n[download]\nretries = -1\n`)).toBe('/etc/updog.toml: field "download.retries" must be an integer of at least 0');
-    expect(configError(`${GOOD}\n[download]\nrequest_timeout_ms = 0\n`)).toBe('/etc/updog.toml: field "download.request_timeout_ms" must be an integer of at least 1');
-    expect(configError(`${GOOD}\n[download]\nmin_bytes_per_second = 1.5\n`)).toBe('/etc/updog.toml: field "download.min_bytes_per_second" must be an integer of at least 1');
-    expect(configError(`${GOOD}\n[download]\ntimeout = 5\n`)).toBe(
-      '/etc/updog.toml: field "download.timeout" is not a download setting; known: request_timeout_ms, min_bytes_per_second, retries, retry_backoff_ms, max_redirects',
-    );
-    expect(configError(`${GOOD}download = 5\n`)).toBe('/etc/updog.toml: field "download" must be a table ([download])');
-  });
-
   it('names the file and field of every problem', () => {
     expect(() => parseOsRelease('VERSION_ID=1.0.0\nBUILD_ID=b\n', '/usr/lib/os-release')).toThrow('/usr/lib/os-release: field "VARIANT_ID" is missing');
     expect(() => parseOsRelease('VARIANT_ID=a\nVERSION_ID=1.0\nBUILD_ID=b\n', '/usr/lib/os-release')).toThrow(
