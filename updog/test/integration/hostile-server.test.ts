@@ -319,6 +319,27 @@ describe('updog update-image against a hostile server', () => {
     if (c.attack.behaviour === 'redirect') expect(mirror.requests.length).toBe(mirrored + 1);
   });
 
+  it('check-update and updog tuf refresh: an endless timestamp.json is exit 1 with one line (was a silent exit 13)', async () => {
+    attack = { file: target('timestamp.json').file, behaviour: 'endless', times: Infinity };
+    try {
+      resetHost();
+      const check = await fx.run(['check-update']);
+      expect(check.code).toBe(1);
+      expect(check.stderr.trimEnd().split('\n').at(-1)).toMatch(
+        new RegExp(`^updog: error: TUF metadata from ${esc(fx.server.url)}/metadata/: ${url}: timestamp\\.json: the server sent more than the 16384 bytes .*; download cancelled$`),
+      );
+      const md = join(fx.dir.path, `tuf-${++case_}`);
+      expect((await fx.run(['tuf', '--metadata-dir', md, 'init', fx.env.UPDOG_ROOT_JSON!])).code).toBe(0);
+      const refresh = await fx.run(['tuf', '--metadata-dir', md, '--metadata-url', `${fx.server.url}/metadata`, 'refresh']);
+      expect(refresh.code).toBe(1);
+      expect(refresh.stderr.trimEnd().split('\n').at(-1)).toMatch(
+        new RegExp(`^updog: error: refreshing from ${esc(fx.server.url)}/metadata: ${url}: timestamp\\.json: the server sent more than the 16384 bytes .*; download cancelled$`),
+      );
+    } finally {
+      attack = undefined;
+    }
+  });
+
   it('Connection: close with large bodies (targets.json, manifest, images), 20 runs', async () => {
     attack = { file: /\/(metadata|targets)\//, behaviour: 'close', times: Infinity };
     try {
