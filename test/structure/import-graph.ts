@@ -16,7 +16,7 @@ export const PACKAGES = ['updog', 'tuf-repo-tools', 'update-operator'] as const;
 export const UPDOG_LAYERS: readonly (readonly string[])[] = [
   ['common'],
   ['manifest', 'gpt'],
-  ['waves', 'partitions'],
+  ['waves', 'partitions', 'net'],
   ['config', 'boot'],
   ['selection', 'signpost', 'install', 'tuf'],
   ['update'],

@@ -60,9 +60,9 @@ export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
       };
     },
 
-    async refresh(): Promise<RefreshResult> {
+    async refresh(signal?: AbortSignal): Promise<RefreshResult> {
       const ctx = context();
-      const repo = await openUpdateRepository(ctx);
+      const repo = await openUpdateRepository(ctx, signal === undefined ? {} : { signal });
       await repo.close();
       const host = hostSelection(ctx);
       const chosen = selectUpdate(repo.manifest, host);
@@ -74,9 +74,9 @@ export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
       return { availableUpdates: offered, chosenUpdate: chosen ? image(chosen) : null };
     },
 
-    async prepare(version: string): Promise<UpdateImage> {
+    async prepare(version: string, signal?: AbortSignal): Promise<UpdateImage> {
       const ctx = context();
-      const prepared = await prepareUpdate({ ctx, disk, version, ignoreWaves: true });
+      const prepared = await prepareUpdate({ ctx, disk, version, ignoreWaves: true, ...(signal === undefined ? {} : { signal }) });
       if (prepared === undefined) throw new NothingToDo(`version ${version} is not available for ${ctx.os.variantId} ${ctx.os.arch}`);
       return { variant: ctx.os.variantId, arch: ctx.os.arch, version: prepared.version };
     },

@@ -100,6 +100,9 @@ export const DEFAULT_API_SOCKET = '/run/updog/api.sock';
 
 export const STATUS_ROUTE = '/updates/status';
 
+/** POST: cancels the command in progress (its downloads stop; it fails as "cancelled"); 409 when none runs. */
+export const CANCEL_ROUTE = '/actions/cancel';
+
 /** POST routes, one per command (names follow Bottlerocket's `/actions/...`). */
 export const COMMAND_ROUTES: Record<UpdateCommand, string> = {
   refresh: '/actions/refresh-updates',

@@ -12,6 +12,7 @@ import { promises as fs } from 'node:fs';
 import { ExitCode, UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import {
+  CANCEL_ROUTE,
   COMMAND_ROUTES,
   HTTP_STATUS_FOR,
   STATUS_ROUTE,
@@ -65,6 +66,8 @@ const MAX_BODY_BYTES = 64 * 1024;
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const { host, statusFile, logger } = opts;
   let running: UpdateCommand | null = null;
+  /** Cancels the running command's downloads; `settled` resolves once it has released the lock. */
+  let inFlight: { abort: AbortController; settled: Promise<unknown> } | undefined;
   /** The disk facts last read: what a status during a command reports (the disk is being written). */
   let lastFacts: HostFacts | undefined;
 
@@ -94,16 +97,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
 
   /** The command's effect on the status; the disk effects happen inside `host`. */
-  async function execute(command: UpdateCommand, status: UpdateStatus, facts: HostFacts, body: unknown): Promise<UpdateStatus> {
+  async function execute(command: UpdateCommand, status: UpdateStatus, facts: HostFacts, body: unknown, signal: AbortSignal): Promise<UpdateStatus> {
     switch (command) {
       case 'refresh':
-        return applyRefresh(status, await host.refresh());
+        return applyRefresh(status, await host.refresh(signal));
       case 'prepare': {
         const version = preparedVersion(body);
         assertVersionAvailable(status, version);
         // Forget the old staged image first: if this write is interrupted, nothing claims to be staged.
         await saveStatus(statusFile, { ...status, stagingPartition: null });
-        return applyPrepared(status, await host.prepare(version), otherSet(facts.activeSet));
+        return applyPrepared(status, await host.prepare(version, signal), otherSet(facts.activeSet));
       }
       case 'activate':
         await host.activate();
@@ -127,30 +130,53 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   async function runCommand(command: UpdateCommand, body: unknown): Promise<StatusResponse> {
     if (running) throw busyError(`${running} is in progress`);
     running = command;
-    try {
-      return await host.withLock(async () => {
-        const factsBefore = await readFacts();
-        const before = await currentStatus(factsBefore);
-        assertCommandAllowed(command, before.updateState);
-        let after: UpdateStatus;
-        try {
-          after = await execute(command, before, factsBefore, body);
-        } catch (err) {
-          if (!(err instanceof IllegalTransitionError || err instanceof RequestError)) {
-            await saveStatus(statusFile, withResult(before, command, { error: err }));
-          }
-          throw err;
+    const abort = new AbortController();
+    const result = (async () => {
+      try {
+        return await runLocked(command, body, abort.signal);
+      } finally {
+        running = null;
+        inFlight = undefined;
+      }
+    })();
+    inFlight = { abort, settled: result.catch(() => undefined) };
+    return result;
+  }
+
+  /**
+   * POST /actions/cancel: stops the running command's downloads (a refresh or prepare fails with
+   * "cancelled" and leaves the disk as a failed one does) and answers once it has let go.
+   */
+  async function cancelCommand(): Promise<StatusResponse> {
+    const current = inFlight;
+    if (current === undefined) throw new RequestError('conflict', 'no update API command is in progress');
+    logger.info({ command: running }, 'cancelling the update API command');
+    current.abort.abort();
+    await current.settled;
+    return getStatus();
+  }
+
+  async function runLocked(command: UpdateCommand, body: unknown, signal: AbortSignal): Promise<StatusResponse> {
+    return await host.withLock(async () => {
+      const factsBefore = await readFacts();
+      const before = await currentStatus(factsBefore);
+      assertCommandAllowed(command, before.updateState);
+      let after: UpdateStatus;
+      try {
+        after = await execute(command, before, factsBefore, body, signal);
+      } catch (err) {
+        if (!(err instanceof IllegalTransitionError || err instanceof RequestError)) {
+          await saveStatus(statusFile, withResult(before, command, { error: err }));
         }
-        const facts = await readFacts();
-        const bootId = command === 'reboot' ? factsBefore.bootId : undefined;
-        const final = withResult(reconcileStatus(after, facts), command, { bootId });
-        await saveStatus(statusFile, final);
-        running = null; // over: the answer must not call it in progress
-        return response(final, facts);
-      });
-    } finally {
-      running = null;
-    }
+        throw err;
+      }
+      const facts = await readFacts();
+      const bootId = command === 'reboot' ? factsBefore.bootId : undefined;
+      const final = withResult(reconcileStatus(after, facts), command, { bootId });
+      await saveStatus(statusFile, final);
+      running = null; // over: the answer must not call it in progress
+      return response(final, facts);
+    });
   }
 
   const server = http.createServer((req, res) => {
@@ -166,6 +192,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       let result: StatusResponse;
       if (req.method === 'GET' && route === STATUS_ROUTE) {
         result = await getStatus();
+      } else if (req.method === 'POST' && route === CANCEL_ROUTE) {
+        result = await cancelCommand();
       } else {
         const command = UPDATE_COMMANDS.find((c) => COMMAND_ROUTES[c] === route);
         if (!command) throw new RequestError('not-found', `no such route: ${req.method ?? ''} ${route ?? ''}`);

@@ -16,10 +16,10 @@ export interface HostFacts extends DiskFacts {
 export interface UpdateHost {
   /** Reads the partition flags and os-release now. */
   facts(): Promise<HostFacts>;
-  /** Re-reads the repository: the versions it offers this host and the one this host would pick. */
-  refresh(): Promise<RefreshResult>;
-  /** Downloads and writes `version` to the inactive set and marks it valid; returns what it wrote. */
-  prepare(version: string): Promise<UpdateImage>;
+  /** Re-reads the repository: the versions it offers this host and the one this host would pick. `signal` cancels its downloads. */
+  refresh(signal?: AbortSignal): Promise<RefreshResult>;
+  /** Downloads and writes `version` to the inactive set and marks it valid; returns what it wrote. `signal` cancels its downloads. */
+  prepare(version: string, signal?: AbortSignal): Promise<UpdateImage>;
   /** Makes the staged set next to boot (signpost upgrade-to-inactive). */
   activate(): Promise<void>;
   /** Undoes activate (signpost cancel-upgrade). */

@@ -3,7 +3,7 @@
  * calls the update-operator agent makes), printing the status document as JSON on stdout.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UpdateApiClient } from '../api/client.js';
+import { DEFAULT_API_TIMEOUTS, UpdateApiClient } from '../api/client.js';
 import { DEFAULT_BOOT_ID_FILE, bootIdFromFile, createUpdateHost } from '../api/host-actions.js';
 import { runHealthCheck } from '../api/health-check.js';
 import { DEFAULT_API_SOCKET, type StatusResponse } from '../api/protocol.js';
@@ -77,8 +77,14 @@ export function serveCommand(): Command {
 }
 
 export function apiCommand(): Command {
-  const api = new Command('api').description('call the host update API of a running `updog serve`; prints the status JSON').addOption(socketOption());
-  const client = (command: Command) => new UpdateApiClient(command.optsWithGlobals<{ socket: string }>().socket);
+  const api = new Command('api')
+    .description('call the host update API of a running `updog serve`; prints the status JSON')
+    .addOption(socketOption())
+    .option('--timeout <seconds>', `give up waiting for an answer after this long (default: ${DEFAULT_API_TIMEOUTS.queryMs / 1000} for status and cancel, ${DEFAULT_API_TIMEOUTS.commandMs / 1000} for commands)`, positiveInt);
+  const client = (command: Command) => {
+    const { socket, timeout } = command.optsWithGlobals<{ socket: string; timeout?: number }>();
+    return new UpdateApiClient(socket, timeout === undefined ? DEFAULT_API_TIMEOUTS : { queryMs: timeout * 1000, commandMs: timeout * 1000 });
+  };
   const action = (call: (c: UpdateApiClient, opts: Record<string, string>) => Promise<StatusResponse>) => async (opts: Record<string, string>, command: Command) => {
     process.stdout.write(`${JSON.stringify(await call(client(command), opts), null, 2)}\n`);
   };
@@ -93,6 +99,7 @@ export function apiCommand(): Command {
   api.command('deactivate').description('undo activate').action(action((c) => c.deactivate()));
   api.command('reboot').description('reboot the host').action(action((c) => c.reboot()));
   api.command('mark-successful-boot').description('run the health check, then mark this boot successful').action(action((c) => c.markSuccessfulBoot()));
+  api.command('cancel').description('cancel the command in progress (a refresh or prepare stops its downloads and fails); answers once it has stopped').action(action((c) => c.cancel()));
   return api;
 }
 

@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Updater } from 'tuf-js';
-import { UserError } from '../common/errors.js';
+import { setUsageExitCode } from '../common/cli-main.js';
+import { ExitCode, UserError } from '../common/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { createDispatcher } from '../tuf/dispatcher.js';
-import { createUpdater, tufStep } from '../tuf/updater.js';
+import { createUpdater, type TufClient } from '../tuf/updater.js';
 
 interface TufOptions {
   metadataDir: string;
@@ -19,7 +19,7 @@ interface TufOptions {
 /**
  * `updog tuf ...`: a plain TUF client following the tuf-conformance client-under-test CLI, for
  * checking a repository by hand with the same client code updog uses. Exit 0 on success, 1 on
- * any failure. Metadata in the directory keeps non-versioned names (root.json, timestamp.json, ...).
+ * any failure, usage errors included. Metadata in the directory keeps non-versioned names (root.json, timestamp.json, ...).
  */
 export function tufCommand(): Command {
   const tuf = new Command('tuf')
@@ -49,8 +49,8 @@ export function tufCommand(): Command {
     .description('update the trusted top-level metadata from the repository')
     .action(async (_o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<TufOptions>();
-      await withUpdater(opts, async (updater) => {
-        await tufStep(`refreshing from ${opts.metadataUrl}`, () => updater.refresh());
+      await withUpdater(opts, async (tuf) => {
+        await tuf.step(`refreshing from ${opts.metadataUrl}`, (u) => u.refresh());
       });
     });
 
@@ -64,20 +64,20 @@ export function tufCommand(): Command {
       const names = opts.targetName ?? [];
       if (names.length === 0) throw new UserError('download needs at least one --target-name');
       mkdirSync(targetDir, { recursive: true });
-      await withUpdater(opts, async (updater, log) => {
+      await withUpdater(opts, async (tuf, log) => {
         for (const name of names) {
-          const info = await tufStep(`looking up ${name}`, () => updater.getTargetInfo(name));
+          const info = await tuf.step(`looking up ${name}`, (u) => u.getTargetInfo(name));
           if (info === undefined) throw new UserError(`target ${name} is not in the repository's signed targets`);
-          if (await updater.findCachedTarget(info)) {
+          if (await tuf.updater.findCachedTarget(info)) {
             log.info({ target: name }, 'already downloaded and verified');
             continue;
           }
-          const file = await tufStep(`downloading ${name}`, () => updater.downloadTarget(info));
+          const file = await tuf.step(`downloading ${name}`, (u) => u.downloadTarget(info));
           log.info({ target: name, file }, 'downloaded and verified');
         }
       });
     });
-  return tuf;
+  return setUsageExitCode(tuf, ExitCode.Failure);
 }
 
 function required(value: string | undefined, flag: string): string {
@@ -88,12 +88,12 @@ function required(value: string | undefined, flag: string): string {
 /** One updater (tuf-js refreshes once per instance) on a proxy-aware dispatcher, closed afterwards. */
 async function withUpdater(
   opts: TufOptions,
-  use: (updater: Updater, log: Logger) => Promise<void>,
+  use: (tuf: TufClient, log: Logger) => Promise<void>,
 ): Promise<void> {
   const dispatcher = createDispatcher();
   const logger = createLogger('updog', opts.logLevel ?? 'info');
   try {
-    const updater = createUpdater({
+    const tuf = createUpdater({
       metadataDir: opts.metadataDir,
       metadataUrl: required(opts.metadataUrl, '--metadata-url'),
       dispatcher,
@@ -101,8 +101,8 @@ async function withUpdater(
       ...(opts.targetBaseUrl === undefined ? {} : { targetBaseUrl: opts.targetBaseUrl }),
       ...(opts.targetDir === undefined ? {} : { targetDir: opts.targetDir }),
     });
-    await use(updater, logger);
+    await use(tuf, logger);
   } finally {
-    await dispatcher.close();
+    await dispatcher.destroy(); // nothing is in flight; never wait on a connection
   }
 }

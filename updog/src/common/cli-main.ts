@@ -45,20 +45,31 @@ export function runCliMain(program: Command): void {
   });
 }
 
+const usageExitCodes = new WeakMap<Command, ExitCode>();
+
+/**
+ * Usage errors of `cmd` and its subcommands exit with `code` instead of 64 (`updog tuf` follows
+ * the tuf-conformance client protocol: 1 for any failure).
+ */
+export function setUsageExitCode(cmd: Command, code: ExitCode): Command {
+  usageExitCodes.set(cmd, code);
+  return cmd;
+}
+
 /** Commander copies exit settings only into subcommands created later, so apply them to the whole tree. */
-function throwInsteadOfExit(cmd: Command): void {
-  cmd.exitOverride();
-  for (const sub of cmd.commands) throwInsteadOfExit(sub);
+function throwInsteadOfExit(cmd: Command, usageExitCode: ExitCode = ExitCode.Usage): void {
+  const code = usageExitCodes.get(cmd) ?? usageExitCode;
+  cmd.exitOverride((err) => {
+    // help and version "errors" are successful exits
+    const success = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+    err.exitCode = success ? ExitCode.Ok : code;
+    throw err;
+  });
+  for (const sub of cmd.commands) throwInsteadOfExit(sub, code);
 }
 
 function exitCodeFor(bin: string, err: unknown): number {
-  if (err instanceof CommanderError) {
-    // help and version "errors" are successful exits
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
-      return ExitCode.Ok;
-    }
-    return ExitCode.Usage;
-  }
+  if (err instanceof CommanderError) return err.exitCode;
   if (err instanceof UserError) {
     process.stderr.write(`${bin}: ${err.exitCode === ExitCode.NothingToDo ? '' : 'error: '}${err.message}\n`);
     return err.exitCode;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { isVersion } from '../manifest/semver.js';
+import { DEFAULT_DOWNLOAD_LIMITS, type DownloadLimits } from '../net/download-limits.js';
 import { MAX_SEED } from '../waves/waves.js';
 import { ConfigError } from './config-error.js';
 
@@ -14,7 +15,18 @@ export interface UpdogConfig {
   ignoreWaves: boolean;
   httpsProxy?: string;
   noProxy?: string[];
+  /** The `[download]` table over the defaults (README "Download limits"). */
+  download: DownloadLimits;
 }
+
+/** `[download]` keys and the limit each sets, with the smallest value that makes sense. */
+const DOWNLOAD_KEYS: Record<string, { field: keyof DownloadLimits; min: number }> = {
+  request_timeout_ms: { field: 'requestTimeoutMs', min: 1 },
+  min_bytes_per_second: { field: 'minBytesPerSecond', min: 1 },
+  retries: { field: 'retries', min: 0 },
+  retry_backoff_ms: { field: 'retryBackoffMs', min: 0 },
+  max_redirects: { field: 'maxRedirects', min: 0 },
+};
 
 export function loadUpdogConfig(path: string): UpdogConfig {
   let text: string;
@@ -61,6 +73,7 @@ export function parseUpdogConfig(text: string, file: string): UpdogConfig {
     seed: seed as number,
     versionLock: versionLock as string,
     ignoreWaves: ignoreWaves as boolean,
+    download: parseDownloadLimits(doc.download, bad),
   };
   if (doc.https_proxy !== undefined) {
     if (typeof doc.https_proxy !== 'string' || !URL.canParse(doc.https_proxy)) bad('https_proxy', 'must be a proxy URL like "http://proxy:3128"');
@@ -72,4 +85,19 @@ export function parseUpdogConfig(text: string, file: string): UpdogConfig {
     config.noProxy = list as string[];
   }
   return config;
+}
+
+function parseDownloadLimits(table: unknown, bad: (key: string, problem: string) => never): DownloadLimits {
+  const limits = { ...DEFAULT_DOWNLOAD_LIMITS };
+  if (table === undefined) return limits;
+  if (typeof table !== 'object' || table === null || Array.isArray(table)) return bad('download', 'must be a table ([download])');
+  for (const [key, value] of Object.entries(table)) {
+    const known = DOWNLOAD_KEYS[key];
+    if (known === undefined) bad(`download.${key}`, `is not a download setting; known: ${Object.keys(DOWNLOAD_KEYS).join(', ')}`);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < known!.min) {
+      bad(`download.${key}`, `must be an integer of at least ${known!.min}`);
+    }
+    limits[known!.field] = value as number;
+  }
+  return limits;
 }

@@ -6,13 +6,13 @@
  * has written and synced every byte.
  */
 import type { FileHandle } from 'node:fs/promises';
-import type { Dispatcher } from 'undici';
+import type { DownloadContext } from '../net/bounded-download.js';
 import { startDecodeStage } from './decode-stage.js';
 import { Lz4FrameError } from './lz4-frame.js';
 import type { PartitionExtent } from './partition-writer.js';
 import type { ProgressListener } from './progress.js';
 import { youngGarbageCollector } from './young-gc.js';
-import { DownloadVerificationError, openHttpBody, verifyTargetBytes, type ExpectedTarget } from './verified-download.js';
+import { DownloadVerificationError, downloadTarget, verifyTargetBytes, type ExpectedTarget } from './verified-download.js';
 import { keepWebAssemblyUnoptimized } from './wasm-tiering.js';
 
 // At load, before any HTTP request creates undici's llhttp module (see wasm-tiering.ts).
@@ -26,7 +26,7 @@ export interface InstallImageOptions {
   /** Which image of the set (`root`, `boot`, `hash`), for progress and messages. */
   image: string;
   source: ImageSource;
-  dispatcher: Dispatcher;
+  download: DownloadContext;
   /** The disk, open read-write; shared by the images of one update. */
   disk: FileHandle;
   partition: PartitionExtent;
@@ -47,39 +47,35 @@ export async function installImage(o: InstallImageOptions): Promise<InstalledIma
   let downloaded = 0;
   const progress = (): void =>
     o.onProgress?.({ image: o.image, downloaded, total: o.source.length, elapsedMs: performance.now() - started });
-  const http = await openHttpBody(o.source.url, o.dispatcher);
   const releaseChunks = youngGarbageCollector();
-  const verified = verifyTargetBytes(http.body, o.source, (n) => {
+  // the download ends (its connection closed) when this loop leaves `verified`, however it leaves
+  const verified = verifyTargetBytes(downloadTarget(o.source, o.download), o.source, (n) => {
     downloaded += n;
     releaseChunks(n);
     progress();
   });
   const decoder = startDecodeStage({ disk: o.disk, partition: o.partition, ...(o.onBlockWritten === undefined ? {} : { onBlockWritten: o.onBlockWritten }) });
   try {
-    try {
-      for await (const chunk of verified) {
-        await decoder.push(chunk);
-        // After a decode error, read on (still capped at the signed length): a download that is
-        // not the signed file explains a decode error better than the decoder can.
-        if (decoder.failure !== undefined && !(decoder.failure instanceof Lz4FrameError)) break;
-      }
-    } catch (downloadErr) {
-      decoder.abort(downloadErr as Error);
-      const decodeErr = await decoder.result.then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-      if (decodeErr instanceof Lz4FrameError && downloadErr instanceof DownloadVerificationError) {
-        throw new DownloadVerificationError(downloadErr.message, { cause: decodeErr });
-      }
-      throw downloadErr;
+    for await (const chunk of verified) {
+      await decoder.push(chunk);
+      // After a decode error, read on (still capped at the signed length): a download that is
+      // not the signed file explains a decode error better than the decoder can.
+      if (decoder.failure !== undefined && !(decoder.failure instanceof Lz4FrameError)) break;
     }
-    decoder.end();
-    const writtenBytes = await decoder.result.catch((err: unknown) => {
-      throw err instanceof Lz4FrameError ? new Lz4FrameError(`${o.source.name}: ${err.message}`, { cause: err }) : err;
-    });
-    return { downloadedBytes: downloaded, writtenBytes };
-  } finally {
-    http.close();
+  } catch (downloadErr) {
+    decoder.abort(downloadErr as Error);
+    const decodeErr = await decoder.result.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (decodeErr instanceof Lz4FrameError && downloadErr instanceof DownloadVerificationError) {
+      throw new DownloadVerificationError(downloadErr.message, { cause: decodeErr });
+    }
+    throw downloadErr;
   }
+  decoder.end();
+  const writtenBytes = await decoder.result.catch((err: unknown) => {
+    throw err instanceof Lz4FrameError ? new Lz4FrameError(`${o.source.name}: ${err.message}`, { cause: err }) : err;
+  });
+  return { downloadedBytes: downloaded, writtenBytes };
 }

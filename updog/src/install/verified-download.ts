@@ -4,8 +4,8 @@
  * beyond the chunk in flight, so a multi-GB image needs no temp file.
  */
 import { createHash } from 'node:crypto';
-import { request, type Dispatcher } from 'undici';
 import { UserError } from '../common/errors.js';
+import { boundedDownload, type DownloadContext } from '../net/bounded-download.js';
 
 /** What the signed targets metadata says about a target. */
 export interface ExpectedTarget {
@@ -14,7 +14,7 @@ export interface ExpectedTarget {
   sha256: string;
 }
 
-/** The downloaded bytes are not the signed ones (length or hash), or the download failed. */
+/** The downloaded bytes are not the signed ones (length or hash). */
 export class DownloadVerificationError extends UserError {}
 
 /**
@@ -50,38 +50,7 @@ export async function* verifyTargetBytes(
   }
 }
 
-/** An open HTTP response body; `close` releases the connection whether or not it was read to the end. */
-export interface HttpBody {
-  body: AsyncIterable<Uint8Array>;
-  close(): void;
-}
-
-/**
- * GETs `url` through `dispatcher` (whose body timeout is an idle timeout: a slow but moving
- * download is never cut off). Any status but 200 is an error naming the URL.
- */
-export async function openHttpBody(url: string, dispatcher: Dispatcher): Promise<HttpBody> {
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await request(url, { dispatcher, method: 'GET' });
-  } catch (err) {
-    throw new DownloadVerificationError(`GET ${url}: ${(err as Error).message}`, { cause: err });
-  }
-  if (response.statusCode !== 200) {
-    await response.body.dump().catch(() => undefined);
-    throw new DownloadVerificationError(`GET ${url}: HTTP ${response.statusCode}`);
-  }
-  const body = response.body;
-  return {
-    body: (async function* () {
-      try {
-        for await (const chunk of body) yield chunk as Buffer;
-      } catch (err) {
-        throw new DownloadVerificationError(`GET ${url}: download interrupted: ${(err as Error).message}`, { cause: err });
-      }
-    })(),
-    close: () => {
-      if (!body.destroyed) body.destroy();
-    },
-  };
+/** The target's bytes from the repository, bounded by its signed length and the download limits. */
+export function downloadTarget(source: ExpectedTarget & { url: string }, ctx: DownloadContext): AsyncGenerator<Buffer, void, undefined> {
+  return boundedDownload({ url: source.url, name: source.name, maxLength: source.length, allowedBy: 'the signed metadata allow' }, ctx);
 }

@@ -1,4 +1,5 @@
 import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { DEFAULT_DOWNLOAD_LIMITS } from '../net/download-limits.js';
 
 export interface NetworkSettings {
   /** Proxy for every repository request (http and https), overriding the environment. */
@@ -6,13 +7,12 @@ export interface NetworkSettings {
   /** Hosts reached directly, overriding NO_PROXY from the environment. */
   noProxy?: string[];
   /**
-   * Give up when the server sends nothing for this long (headers or body). An idle timeout, not
-   * a deadline: a multi-GB image may take as long as it needs while data keeps flowing.
+   * Silence inside a body longer than this ends it (undici's body timeout). The deadlines for
+   * headers and whole bodies are bounded-download.ts's; undici's header timeout, twice this, is
+   * only a backstop.
    */
-  idleTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
-
-export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
 /**
  * The dispatcher for all repository traffic. Without settings it follows the usual
@@ -20,12 +20,12 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
  * updog.toml `https_proxy`/`no_proxy` settings take precedence (as on Bottlerocket).
  */
 export function createDispatcher(settings: NetworkSettings = {}): Dispatcher {
-  const idle = settings.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const timeout = settings.requestTimeoutMs ?? DEFAULT_DOWNLOAD_LIMITS.requestTimeoutMs;
   return new EnvHttpProxyAgent({
     ...(settings.httpsProxy === undefined ? {} : { httpProxy: settings.httpsProxy, httpsProxy: settings.httpsProxy }),
     ...(settings.noProxy === undefined ? {} : { noProxy: settings.noProxy.join(',') }),
-    headersTimeout: idle,
-    bodyTimeout: idle,
+    headersTimeout: 2 * timeout,
+    bodyTimeout: timeout,
     // undici 8 forwards plain-http requests to the proxy in absolute form; tunnel them as before,
     // so a caching proxy can never answer from its cache (a stale timestamp stalls updates).
     proxyTunnel: true,

@@ -1,21 +1,22 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { BaseFetcher } from 'tuf-js/dist/fetcher.js';
+import { randomBytes } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { Fetcher } from 'tuf-js/dist/fetcher.js';
 import { DownloadError, DownloadHTTPError } from 'tuf-js/dist/error.js';
-import { fetch, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../common/log.js';
+import { boundedDownload, DownloadFailedError, HttpStatusError, type DownloadSpec } from '../net/bounded-download.js';
+import { DEFAULT_DOWNLOAD_LIMITS, type DownloadLimits } from '../net/download-limits.js';
 
 export interface FetcherOptions {
   dispatcher: Dispatcher;
   /** Added to every request URL, e.g. `{ seed, version }` so the server can see the fleet's state. */
   queryParams?: Record<string, string>;
-  /** Attempts after the first one, for connection errors and 5xx answers. */
-  retries?: number;
-  /** Delay before the first retry; doubles with each further attempt. */
-  backoffMs?: number;
+  limits?: DownloadLimits;
   logger?: Logger;
+  signal?: AbortSignal;
 }
-
-type Attempt = { ok: true; body: ReadableStream<Uint8Array<ArrayBuffer>> } | { ok: false; error: Error; retryable: boolean };
 
 /** Appends query parameters to a URL (keeping any it already has). */
 export function withQuery(url: string, params: Record<string, string>): string {
@@ -25,66 +26,68 @@ export function withQuery(url: string, params: Record<string, string>): string {
 }
 
 /**
- * tuf-js fetcher on undici, so proxies and idle timeouts apply (tuf-js's own fetcher ignores
- * HTTPS_PROXY and only has a whole-body deadline). 403 and 404 become tuf-js DownloadHTTPError,
- * which is how the root-rotation walk learns it has reached the newest root.
+ * tuf-js fetcher on updog's bounded download (proxies, deadlines, retries, redirects, length cap
+ * enforced by cancelling the body). tuf-js's own BaseFetcher stops reading an over-long body
+ * without cancelling it, which left the connection open for ever. 403 and 404 become tuf-js
+ * DownloadHTTPError, which is how the root-rotation walk learns it has reached the newest root.
+ *
+ * tuf-js wraps some of its download errors into a RuntimeError carrying only their text;
+ * `failure` keeps the last one, so the caller can report it as it was.
  */
-export class UndiciFetcher extends BaseFetcher {
-  constructor(private readonly opts: FetcherOptions) {
-    super();
+export class UndiciFetcher implements Fetcher {
+  failure: DownloadFailedError | undefined;
+
+  constructor(private readonly opts: FetcherOptions) {}
+
+  async downloadBytes(url: string, maxLength: number): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    await this.download(url, maxLength, async (chunk) => {
+      chunks.push(chunk);
+    });
+    return Buffer.concat(chunks);
   }
 
-  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
-    const target = this.opts.queryParams ? withQuery(url, this.opts.queryParams) : url;
-    const retries = this.opts.retries ?? 3;
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.attempt(target);
-      if (outcome.ok) return outcome.body;
-      if (attempt >= retries || !outcome.retryable) throw outcome.error;
-      const delay = (this.opts.backoffMs ?? 250) * 2 ** attempt;
-      this.opts.logger?.warn({ url: target, attempt: attempt + 1, delayMs: delay, err: outcome.error.message }, 'request failed, retrying');
-      await sleep(delay);
-    }
-  }
-
-  private async attempt(url: string): Promise<Attempt> {
-    let response;
+  /** Into a private temp file that lives while `handler` runs (tuf-js verifies and copies it). */
+  async downloadFile<T>(url: string, maxLength: number, handler: (file: string) => Promise<T>): Promise<T> {
+    const file = join(tmpdir(), `updog-download-${randomBytes(6).toString('hex')}`);
+    const out = await open(file, 'wx', 0o600);
     try {
-      response = await fetch(url, { dispatcher: this.opts.dispatcher });
-    } catch (err) {
-      return { ok: false, error: new DownloadError(`GET ${url}: ${undiciReason(err)}`), retryable: true };
-    }
-    if (response.ok && response.body) {
-      return { ok: true, body: namingBodyErrors(response.body as ReadableStream<Uint8Array<ArrayBuffer>>, url) };
-    }
-    await response.body?.cancel();
-    return {
-      ok: false,
-      error: new DownloadHTTPError(`GET ${url}: HTTP ${response.status}`, response.status),
-      retryable: response.status >= 500,
-    };
-  }
-}
-
-/** undici wraps the useful reason (ECONNREFUSED, body timeout, ...) in `cause`. */
-function undiciReason(err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? cause.message : (err as Error).message;
-}
-
-/** Mid-body failures (idle timeout, reset) surface as DownloadError naming the URL, not undici's bare "terminated". */
-function namingBodyErrors(body: ReadableStream<Uint8Array<ArrayBuffer>>, url: string): ReadableStream<Uint8Array<ArrayBuffer>> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array<ArrayBuffer>>({
-    async pull(controller) {
       try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (err) {
-        controller.error(new DownloadError(`GET ${url}: ${undiciReason(err)}`));
+        await this.download(url, maxLength, async (chunk) => {
+          await out.write(chunk);
+        });
+      } finally {
+        await out.close();
       }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
+      return await handler(file);
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  private async download(url: string, maxLength: number, onChunk: (chunk: Buffer) => Promise<void>): Promise<void> {
+    const spec: DownloadSpec = {
+      url: this.opts.queryParams ? withQuery(url, this.opts.queryParams) : url,
+      name: decodeURIComponent(basename(new URL(url).pathname)),
+      maxLength,
+      allowedBy: 'allowed for it (its signed length, or updog\'s maximum for its role)',
+    };
+    try {
+      for await (const chunk of boundedDownload(spec, {
+        dispatcher: this.opts.dispatcher,
+        limits: this.opts.limits ?? DEFAULT_DOWNLOAD_LIMITS,
+        ...(this.opts.logger === undefined ? {} : { logger: this.opts.logger }),
+        ...(this.opts.signal === undefined ? {} : { signal: this.opts.signal }),
+      })) {
+        await onChunk(chunk);
+      }
+    } catch (err) {
+      if (err instanceof HttpStatusError) throw new DownloadHTTPError(err.message, err.statusCode);
+      if (err instanceof DownloadFailedError) {
+        this.failure = err;
+        throw new DownloadError(err.message, { cause: err });
+      }
+      throw err;
+    }
+  }
 }

@@ -2,8 +2,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { TargetFile } from '@tufjs/models';
-import type { Updater } from 'tuf-js';
-import type { Dispatcher } from 'undici';
 import type { HostContext } from '../config/host-context.js';
 import { writeFileAtomic } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
@@ -11,7 +9,9 @@ import type { Logger } from '../common/log.js';
 import { parseManifest, type Manifest } from '../manifest/manifest.js';
 import { createDispatcher } from './dispatcher.js';
 import { UndiciFetcher, withQuery } from './fetcher.js';
-import { createUpdater, TufError, tufStep } from './updater.js';
+import type { DownloadContext } from '../net/bounded-download.js';
+import type { DownloadLimits } from '../net/download-limits.js';
+import { createUpdater, TufError, type TufClient } from './updater.js';
 
 export const MANIFEST_TARGET = 'manifest.json';
 
@@ -31,16 +31,17 @@ export interface UpdateRepository {
   consistentSnapshot: boolean;
   /** Downloads `<metadata base URL>/<name>` (at most `maxBytes`) as the metadata refresh does; not verified. */
   fetchMetadata(name: string, maxBytes: number): Promise<Buffer>;
-  /** Proxy-aware dispatcher (with idle timeout) to reuse for streaming targets. */
-  dispatcher: Dispatcher;
-  /** Releases the dispatcher's connections. */
+  /** How to stream targets: the proxy-aware dispatcher, the download limits, the cancel signal. */
+  download: DownloadContext;
+  /** Drops the dispatcher's connections (downloads are over by then; nothing waits on a socket). */
   close(): Promise<void>;
 }
 
 export interface OpenRepositoryOptions {
-  retries?: number;
-  backoffMs?: number;
-  idleTimeoutMs?: number;
+  /** Over updog.toml's `[download]` limits. */
+  limits?: Partial<DownloadLimits>;
+  /** Cancels every download of this repository. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -52,48 +53,49 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
   const { config, os, paths, logger } = ctx;
   seedMetadataCache(paths.metadataCache, paths.rootJson, logger);
   const queryParams = { seed: String(config.seed), version: os.versionId };
+  const limits = { ...config.download, ...opts.limits };
   const dispatcher = createDispatcher({
     ...(config.httpsProxy === undefined ? {} : { httpsProxy: config.httpsProxy }),
     ...(config.noProxy === undefined ? {} : { noProxy: config.noProxy }),
-    ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }),
+    requestTimeoutMs: limits.requestTimeoutMs,
   });
-  const retry = {
-    ...(opts.retries === undefined ? {} : { retries: opts.retries }),
-    ...(opts.backoffMs === undefined ? {} : { backoffMs: opts.backoffMs }),
-  };
+  const signal = opts.signal === undefined ? {} : { signal: opts.signal };
   try {
-    const updater = createUpdater({
+    const tuf = createUpdater({
       metadataDir: paths.metadataCache,
       metadataUrl: config.metadataBaseUrl,
       targetBaseUrl: config.targetsBaseUrl,
       dispatcher,
       queryParams,
       logger,
-      ...retry,
+      limits,
+      ...signal,
     });
-    await tufStep(`TUF metadata from ${config.metadataBaseUrl}`, () => updater.refresh());
+    await tuf.step(`TUF metadata from ${config.metadataBaseUrl}`, (u) => u.refresh());
     logger.debug({ metadataCache: paths.metadataCache }, 'TUF metadata refreshed');
-    const manifest = parseManifest(await downloadSmallTarget(updater, MANIFEST_TARGET, config.targetsBaseUrl));
+    const manifest = parseManifest(await downloadSmallTarget(tuf, MANIFEST_TARGET, config.targetsBaseUrl));
     const consistentSnapshot = readConsistentSnapshot(paths.metadataCache);
-    const metadataFetcher = new UndiciFetcher({ dispatcher, queryParams, logger, ...retry });
+    const metadataFetcher = new UndiciFetcher({ dispatcher, queryParams, logger, limits, ...signal });
     const metadataBase = config.metadataBaseUrl.endsWith('/') ? config.metadataBaseUrl : `${config.metadataBaseUrl}/`;
     return {
       manifest,
-      dispatcher,
+      download: { dispatcher, limits, logger, ...signal },
       consistentSnapshot,
-      fetchMetadata: (name, maxBytes) => tufStep(`downloading ${name} from ${config.metadataBaseUrl}`, () => metadataFetcher.downloadBytes(new URL(name, metadataBase).toString(), maxBytes)),
+      fetchMetadata: (name, maxBytes) =>
+        tuf.step(`downloading ${name} from ${config.metadataBaseUrl}`, () => metadataFetcher.downloadBytes(new URL(name, metadataBase).toString(), maxBytes)),
       target: async (name) => {
-        const info = await findTarget(updater, name);
+        const info = await findTarget(tuf, name);
         const sha256 = info.hashes.sha256;
         if (sha256 === undefined) throw new TufError(`target ${name} has no sha256 hash in the repository metadata`);
         const file = consistentSnapshot ? posix.join(posix.dirname(name), `${sha256}.${posix.basename(name)}`) : name;
         const base = config.targetsBaseUrl.endsWith('/') ? config.targetsBaseUrl : `${config.targetsBaseUrl}/`;
         return { name, length: info.length, sha256, url: withQuery(new URL(file, base).toString(), { ...queryParams, target: name }) };
       },
-      close: () => dispatcher.close(),
+      close: () => dispatcher.destroy(),
     };
   } catch (err) {
-    await dispatcher.close();
+    // every download has ended (bounded-download destroys what it does not read to the end)
+    await dispatcher.destroy();
     throw err;
   }
 }
@@ -142,19 +144,19 @@ function readConsistentSnapshot(cacheDir: string): boolean {
   return readRootSigned(join(cacheDir, 'root.json'))?.consistent_snapshot === true;
 }
 
-async function findTarget(updater: Updater, name: string): Promise<TargetFile> {
-  const info = await tufStep(`looking up target ${name}`, () => updater.getTargetInfo(name));
+async function findTarget(tuf: TufClient, name: string): Promise<TargetFile> {
+  const info = await tuf.step(`looking up target ${name}`, (u) => u.getTargetInfo(name));
   if (info === undefined) throw new TufError(`the repository's signed targets do not list ${name}`);
   return info;
 }
 
 /** Downloads and verifies a small target (the manifest) through a private temp dir. */
-async function downloadSmallTarget(updater: Updater, name: string, targetBaseUrl: string): Promise<string> {
-  const info = await findTarget(updater, name);
+async function downloadSmallTarget(tuf: TufClient, name: string, targetBaseUrl: string): Promise<string> {
+  const info = await findTarget(tuf, name);
   const dir = mkdtempSync(join(tmpdir(), 'updog-target-'));
   try {
     const file = join(dir, 'target');
-    await tufStep(`downloading ${name} from ${targetBaseUrl}`, () => updater.downloadTarget(info, file));
+    await tuf.step(`downloading ${name} from ${targetBaseUrl}`, (u) => u.downloadTarget(info, file));
     return readFileSync(file, 'utf8');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 /**
- * Makes @tufjs/models read and write targets metadata in linear time. The library (4.1.1) builds
+ * Makes @tufjs/models read and write targets metadata in linear time. The library (4.1.1, still 5.0.2) builds
  * the `targets` map in Targets.fromJSON and Targets#toJSON by spreading an accumulator in a
  * reduce, which is O(n²) in the number of targets: about 66 s each way for 10,000 targets, and
  * tuf-js does both on every refresh (parse, then serialise to check the signatures). Bottlerocket

@@ -11,11 +11,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Dispatcher } from 'undici';
 import { syncPath } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { openHttpBody, verifyTargetBytes, type HttpBody } from '../install/verified-download.js';
+import { downloadTarget, verifyTargetBytes } from '../install/verified-download.js';
+import type { DownloadContext } from '../net/bounded-download.js';
 import type { Migration } from '../manifest/manifest.js';
 import { migrationPath } from '../selection/selection.js';
 import type { TargetLocation, UpdateRepository } from '../tuf/repository.js';
@@ -75,7 +75,7 @@ export interface FetchMigrationsOptions {
   /** Store as `<sha256>.<name>` (the repository's consistent_snapshot), as tough does. */
   consistentSnapshot: boolean;
   dir: string;
-  dispatcher: Dispatcher;
+  download: DownloadContext;
   logger: Logger;
 }
 
@@ -115,7 +115,7 @@ export async function fetchMigrations(o: FetchMigrationsOptions): Promise<Fetche
 async function stageTarget(target: TargetLocation, file: string, o: FetchMigrationsOptions): Promise<boolean> {
   if (await holdsTarget(file, target)) return false;
   try {
-    await downloadAtomically(target, file, o.dir, o.dispatcher);
+    await downloadAtomically(target, file, o.dir, o.download);
   } catch (err) {
     // verification errors already start with the target name
     const message = (err as Error).message;
@@ -140,13 +140,11 @@ async function holdsTarget(file: string, target: TargetLocation): Promise<boolea
   return hash.digest('hex') === target.sha256.toLowerCase();
 }
 
-async function downloadAtomically(target: TargetLocation, file: string, dir: string, dispatcher: Dispatcher): Promise<void> {
+async function downloadAtomically(target: TargetLocation, file: string, dir: string, download: DownloadContext): Promise<void> {
   const temp = join(dir, `${PARTIAL_PREFIX}${randomBytes(6).toString('hex')}`);
   const out = await open(temp, 'wx');
-  let http: HttpBody | undefined;
   try {
-    http = await openHttpBody(target.url, dispatcher);
-    for await (const chunk of verifyTargetBytes(http.body, target)) await out.write(chunk);
+    for await (const chunk of verifyTargetBytes(downloadTarget(target, download), target)) await out.write(chunk);
     await out.sync();
     await out.close();
     await rename(temp, file);
@@ -154,7 +152,5 @@ async function downloadAtomically(target: TargetLocation, file: string, dir: str
     await out.close().catch(() => undefined); // may be closed already
     await rm(temp, { force: true });
     throw err;
-  } finally {
-    http?.close();
   }
 }

@@ -39,8 +39,8 @@ export interface PrepareOptions {
   onProgress?: ProgressListener;
   /** Selection clock; default now. */
   now?: Date;
-  /** Repository settings (tests shorten the idle timeout). */
-  idleTimeoutMs?: number;
+  /** Cancels the downloads (the host API's cancel). */
+  signal?: AbortSignal;
 }
 
 export interface PreparedUpdate {
@@ -61,7 +61,7 @@ export interface PreparedUpdate {
  */
 export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdate | undefined> {
   const { ctx } = opts;
-  const repo = await openUpdateRepository(ctx, opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs });
+  const repo = await openUpdateRepository(ctx, opts.signal === undefined ? {} : { signal: opts.signal });
   try {
     const update = chooseUpdate(repo, opts);
     if (update === undefined) return undefined;
@@ -80,7 +80,7 @@ export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdat
       manifest: manifestTarget,
       consistentSnapshot: repo.consistentSnapshot,
       dir: ctx.paths.migrationsDir ?? DEFAULT_MIGRATIONS_DIR,
-      dispatcher: repo.dispatcher,
+      download: repo.download,
       logger: ctx.logger,
     });
     await stageMigratorMetadata({
@@ -158,7 +158,7 @@ async function writeImages(
       const written = await installImage({
         image: kind,
         source: target,
-        dispatcher: repo.dispatcher,
+        download: repo.download,
         disk,
         partition: { offset: partition.offset, size: partition.size, label: partition.label || `partition ${partition.number}` },
         ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),

@@ -103,6 +103,55 @@ export class TestRepository {
     this.writeTimestamp({ version: this.version, snapshotVersion: this.version, snapshotBytes, expires: expires('timestamp') });
   }
 
+  /**
+   * Publishes a "diamond" of delegations: the top-level targets delegate `team-a/*` to role
+   * `team-a` and `team-b/*` to role `team-b` (each with its own key), and each of those delegates
+   * its paths to a role named `shared`, team-a with key A, team-b with key B. `shared` lists
+   * `sharedTargets` and is signed with key A only: a target reached through team-b must be refused.
+   */
+  publishDiamond(sharedTargets: Record<string, Buffer>): void {
+    const expires = tufExpires(new Date(Date.now() + YEAR_MS));
+    const [teamA, teamB, sharedA, sharedB] = [newSigner(), newSigner(), newSigner(), newSigner()];
+    const delegating = (roles: { name: string; signer: Signer; paths: string[] }[]) => ({
+      keys: Object.fromEntries(roles.map((r) => [r.signer.key.keyID, r.signer.key.toJSON()])),
+      roles: roles.map((r) => ({ name: r.name, keyids: [r.signer.key.keyID], threshold: 1, terminating: false, paths: r.paths })),
+    });
+    const targetsJson = (listed: Record<string, TargetFile>, delegations?: ReturnType<typeof delegating>) =>
+      Targets.fromJSON({
+        _type: 'targets',
+        spec_version: SPEC_VERSION,
+        version: this.version,
+        expires,
+        targets: Object.fromEntries(Object.entries(listed).map(([n, t]) => [n, t.toJSON()])),
+        ...(delegations === undefined ? {} : { delegations }),
+      });
+    const shared: Record<string, TargetFile> = {};
+    for (const [name, data] of Object.entries(sharedTargets)) {
+      const hash = sha256(data);
+      shared[name] = new TargetFile({ path: name, length: data.length, hashes: { sha256: hash } });
+      const file = this.hashedPath(name, hash);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, data);
+    }
+    this.version++;
+    const roles: [string, Targets, Signer][] = [
+      ['targets', targetsJson({}, delegating([{ name: 'team-a', signer: teamA, paths: ['team-a/*'] }, { name: 'team-b', signer: teamB, paths: ['team-b/*'] }])), this.signer],
+      ['team-a', targetsJson({}, delegating([{ name: 'shared', signer: sharedA, paths: ['team-a/*'] }])), teamA],
+      ['team-b', targetsJson({}, delegating([{ name: 'shared', signer: sharedB, paths: ['team-b/*'] }])), teamB],
+      ['shared', targetsJson(shared), sharedA],
+    ];
+    const meta: Record<string, MetaFile> = {};
+    for (const [role, signed, signer] of roles) {
+      const md = new Metadata(signed);
+      md.sign(signer.sign);
+      this.write(`${this.version}.${role}.json`, md);
+      meta[`${role}.json`] = new MetaFile({ version: this.version });
+    }
+    const snapshot = new Snapshot({ version: this.version, specVersion: SPEC_VERSION, expires, meta });
+    const snapshotBytes = this.write(`${this.version}.snapshot.json`, this.signed(snapshot));
+    this.writeTimestamp({ version: this.version, snapshotVersion: this.version, snapshotBytes, expires });
+  }
+
   /** Writes timestamp.json pointing at any snapshot version (for rollback tests). */
   writeTimestamp(t: { version: number; snapshotVersion: number; snapshotBytes: Buffer; expires: string }): void {
     const timestamp = new Timestamp({
@@ -118,7 +167,11 @@ export class TestRepository {
   targetPath(name: string): string {
     const info = this.targets[name];
     if (!info) throw new Error(`no target ${name}`);
-    return join(this.targetsDir, posix.dirname(name), `${info.hashes.sha256}.${posix.basename(name)}`);
+    return this.hashedPath(name, info.hashes.sha256!);
+  }
+
+  private hashedPath(name: string, sha256Hex: string): string {
+    return join(this.targetsDir, posix.dirname(name), `${sha256Hex}.${posix.basename(name)}`);
   }
 
   private signed(signed: Root | Targets | Snapshot | Timestamp): Metadata<Root | Targets | Snapshot | Timestamp> {

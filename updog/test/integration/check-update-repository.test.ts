@@ -26,7 +26,7 @@ afterEach(async () => {
 async function open(): Promise<{ host: TestHost; repo: UpdateRepository }> {
   host = await createTestHost({ repo: { manifest: MANIFEST, targets: { [IMAGES.root]: ROOT_IMAGE } } });
   const ctx = await loadHostContext({ ...host.paths, logLevel: 'silent' });
-  repo = await openUpdateRepository(ctx, { retries: 0 });
+  repo = await openUpdateRepository(ctx, { limits: { retries: 0 } });
   return { host, repo };
 }
 
@@ -43,7 +43,7 @@ describe('openUpdateRepository (the API the installer uses)', () => {
       url: `${h.server.url}/targets/images/${sha256}.root-1.1.0.lz4?seed=100&version=1.0.0&target=images%2Froot-1.1.0.lz4`,
     });
     // The dispatcher streams it; the bytes are the signed ones.
-    const res = await request(t.url, { dispatcher: r.dispatcher });
+    const res = await request(t.url, { dispatcher: r.download.dispatcher });
     expect(res.statusCode).toBe(200);
     expect(Buffer.from(await res.body.arrayBuffer())).toEqual(ROOT_IMAGE);
   });
@@ -60,7 +60,7 @@ describe('openUpdateRepository (the API the installer uses)', () => {
     // The shipped root is only a starting point: the cache's root is what is trusted afterwards.
     writeFileSync(h.paths.rootJson, 'not json');
     const ctx = await loadHostContext({ ...h.paths, logLevel: 'silent' });
-    const again = await openUpdateRepository(ctx, { retries: 0 });
+    const again = await openUpdateRepository(ctx, { limits: { retries: 0 } });
     await again.close();
     expect(again.manifest).toEqual(MANIFEST);
   });
@@ -70,7 +70,7 @@ describe('openUpdateRepository (the API the installer uses)', () => {
     h.repo.writeRoot(new Date(Date.now() + 3_600_000)); // root v2, new keys
     h.repo.publish({ manifest: { ...MANIFEST, migrations: [{ from: '1.0.0', to: '1.1.0', targets: ['m.lz4'] }] } });
     const ctx = await loadHostContext({ ...h.paths, logLevel: 'silent' });
-    const again = await openUpdateRepository(ctx, { retries: 0 });
+    const again = await openUpdateRepository(ctx, { limits: { retries: 0 } });
     await again.close();
     expect(again.manifest.migrations).toEqual([{ from: '1.0.0', to: '1.1.0', targets: ['m.lz4'] }]);
     const cachedRoot = JSON.parse(readFileSync(join(h.paths.metadataCache, 'root.json'), 'utf8')) as { signed: { version: number } };
@@ -85,7 +85,7 @@ describe('openUpdateRepository (the API the installer uses)', () => {
     linkSync(join(cache, 'timestamp.json'), join(h.dir.path, 'timestamp-v1.json'));
     h.repo.publish({ manifest: MANIFEST });
     const ctx = await loadHostContext({ ...h.paths, logLevel: 'silent' });
-    const again = await openUpdateRepository(ctx, { retries: 0 });
+    const again = await openUpdateRepository(ctx, { limits: { retries: 0 } });
     await again.close();
     const cached = JSON.parse(readFileSync(join(cache, 'timestamp.json'), 'utf8')) as { signed: { version: number } };
     const before = JSON.parse(oldTimestamp.toString('utf8')) as { signed: { version: number } };
@@ -99,7 +99,7 @@ describe('openUpdateRepository (the API the installer uses)', () => {
     const cachedRoot = join(h.paths.metadataCache, 'root.json');
     writeFileSync(cachedRoot, readFileSync(cachedRoot).subarray(0, 100));
     const ctx = await loadHostContext({ ...h.paths, logLevel: 'silent' });
-    const again = await openUpdateRepository(ctx, { retries: 0 });
+    const again = await openUpdateRepository(ctx, { limits: { retries: 0 } });
     await again.close();
     expect(again.manifest).toEqual(MANIFEST);
     expect(readFileSync(cachedRoot)).toEqual(readFileSync(h.paths.rootJson));

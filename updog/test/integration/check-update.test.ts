@@ -117,7 +117,7 @@ describe('updog check-update against a signed repository on loopback', () => {
     const r = await h.check(['--json']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^updog: error: downloading manifest\.json from http:\/\/127\.0\.0\.1:\d+\/targets\/: failed: LengthOrHashMismatchError: .*\n$/);
+    expect(r.stderr).toMatch(/^updog: error: downloading manifest\.json from http:\/\/127\.0\.0\.1:\d+\/targets\/: verification failed: LengthOrHashMismatchError: .*\n$/);
   });
 
   it('fails on an expired timestamp and keeps the last trusted one', async () => {

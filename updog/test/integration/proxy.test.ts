@@ -77,8 +77,8 @@ describe('check-update through a proxy', () => {
     expect(lines.slice(0, -1).map((l) => (JSON.parse(l) as { msg: string; attempt: number }).attempt)).toEqual([1, 2, 3]);
     const proxyPort = new URL(p.url).port;
     expect(lines.at(-1)).toBe(
-      `updog: error: TUF metadata from ${h.server.url}/metadata/: download failed: DownloadError: ` +
-        `GET ${h.server.url}/metadata/2.root.json?seed=100&version=1.0.0: connect ECONNREFUSED 127.0.0.1:${proxyPort}`,
+      `updog: error: TUF metadata from ${h.server.url}/metadata/: ` +
+        `GET ${h.server.url}/metadata/2.root.json?seed=100&version=1.0.0: 2.root.json: connect ECONNREFUSED 127.0.0.1:${proxyPort} (4 attempts)`,
     );
   });
 });

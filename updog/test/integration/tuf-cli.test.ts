@@ -92,7 +92,7 @@ describe('updog tuf (tuf-conformance client CLI)', () => {
     writeFileSync(s.repo.targetPath('a.txt'), 'alphX\n');
     const tampered = await s.tuf(downloadArgs(s, ['a.txt']));
     expect(tampered.code).toBe(1);
-    expect(tampered.stderr).toMatch(/^updog: error: downloading a\.txt: failed: LengthOrHashMismatchError: /);
+    expect(tampered.stderr).toMatch(/^updog: error: downloading a\.txt: verification failed: LengthOrHashMismatchError: /);
     expect(existsSync(join(s.td, 'a.txt'))).toBe(false);
 
     const closedUrl = s.server.url;
@@ -100,7 +100,45 @@ describe('updog tuf (tuf-conformance client CLI)', () => {
     const refused = await s.tuf([...metaArgs(s), 'refresh']);
     expect(refused.code).toBe(1);
     expect(refused.stderr.trimEnd().split('\n').at(-1)).toBe(
-      `updog: error: refreshing from ${closedUrl}/metadata: download failed: DownloadError: GET ${closedUrl}/metadata/2.root.json: connect ECONNREFUSED ${closedUrl.slice('http://'.length)}`,
+      `updog: error: refreshing from ${closedUrl}/metadata: GET ${closedUrl}/metadata/2.root.json: 2.root.json: connect ECONNREFUSED ${closedUrl.slice('http://'.length)} (4 attempts)`,
     );
+  });
+
+  it('refuses a target reached through the second of two delegators of the same role name (diamond delegation)', async () => {
+    const s = await setup();
+    s.repo.publishDiamond({ 'team-a/x': Buffer.from('team a\n'), 'team-b/y': Buffer.from('team b\n') });
+    expect((await s.tuf(['--metadata-dir', s.md, 'init', s.repo.rootJsonPath])).code).toBe(0);
+    // through team-a, whose delegation names the key that signed `shared`: accepted
+    expect((await s.tuf(downloadArgs(s, ['team-a/x']))).code).toBe(0);
+    expect(readFileSync(join(s.td, encodeURIComponent('team-a/x')), 'utf8')).toBe('team a\n');
+    // team-b delegates `shared` to another key: the same (cached) `shared` must not verify
+    const both = await s.tuf(downloadArgs(s, ['team-a/x', 'team-b/y']));
+    expect(both.code).toBe(1);
+    expect(both.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'updog: error: looking up team-b/y: verification failed: UnsignedMetadataError: shared was signed by 0/1 keys',
+    );
+    expect(existsSync(join(s.td, encodeURIComponent('team-b/y')))).toBe(false);
+    // and in a fresh process with nothing cached but the top-level metadata
+    const alone = await s.tuf(downloadArgs(s, ['team-b/y']));
+    expect(alone.code).toBe(1);
+    // (tuf-js loads `shared` from the cache, then from the server, and reports only the text)
+    expect(alone.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'updog: error: looking up team-b/y: failed: RuntimeError: Unable to load targets error Error: shared was signed by 0/1 keys',
+    );
+    expect(existsSync(join(s.td, encodeURIComponent('team-b/y')))).toBe(false);
+  });
+
+  it('exits 1 for usage errors too (tuf-conformance client protocol), with commander\'s one line', async () => {
+    const s = await setup();
+    const cases: [string[], string][] = [
+      [['--metadata-dir', s.md, '--bogus', 'refresh'], "error: unknown option '--bogus'"],
+      [['refresh'], "error: required option '--metadata-dir <dir>' not specified"],
+      [['--metadata-dir', s.md, 'init'], "error: missing required argument 'trusted-root'"],
+      [['--metadata-dir', s.md, 'frobnicate'], "error: unknown command 'frobnicate'"],
+    ];
+    for (const [args, message] of cases) {
+      expect(await s.tuf(args)).toEqual({ code: 1, stdout: '', stderr: `${message}\n` });
+    }
+    expect(s.server.requests).toEqual([]);
   });
 });

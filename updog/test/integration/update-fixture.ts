@@ -7,12 +7,12 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { buildReleaseRepository, makeFakeRelease } from '@updog-ts/tuf-repo-tools';
+import { buildReleaseRepository, hashedTargetPath, loadRepository, makeFakeRelease, setMigrations } from '@updog-ts/tuf-repo-tools';
 import { makeFakeImage, type ImagePart } from '../../src/boot/fake-image.js';
 import { simulateBoot, type BootResult } from '../../src/boot/gptprio.js';
 import { createBottlerocketDiskImage } from '../../src/gpt/bottlerocket-layout.js';
 import { readGpt } from '../../src/gpt/io.js';
-import type { Manifest, Update } from '../../src/manifest/manifest.js';
+import { parseManifest, type Manifest, type Migration, type Update } from '../../src/manifest/manifest.js';
 import { findPartitionSets, type PartitionSets, type SetName } from '../../src/partitions/partition-sets.js';
 import { Signpost, type SignpostStatus } from '../../src/signpost/signpost.js';
 import { runBin, UPDOG_BIN, type BinResult } from '../helpers/run-bin.js';
@@ -175,6 +175,27 @@ export async function createUpdateFixture(opts: { serverHook?: RequestHook } = {
       dir.cleanup();
     },
   };
+}
+
+/**
+ * Publishes the releases (fixture), then signs a new repository version adding `files` as targets
+ * and `migrations` to its manifest, as `tuf-repo release --release-toml ... --add name=path` does.
+ */
+export async function publishWithMigrations(f: UpdateFixture, releases: ReleaseSpec[], migrations: Migration[], files: Record<string, Buffer>): Promise<void> {
+  await f.publish(releases);
+  const repo = await loadRepository(f.repoDir);
+  const manifestInfo = repo.targets.signed.targets['manifest.json']!;
+  const manifestFile = join(f.repoDir, 'targets', hashedTargetPath('manifest.json', manifestInfo.hashes.sha256!));
+  const manifest = parseManifest(fs.readFileSync(manifestFile, 'utf8'));
+  const sources = join(f.dir.path, 'migration-sources');
+  fs.mkdirSync(sources, { recursive: true });
+  const targets: Record<string, string> = {};
+  for (const [name, data] of Object.entries(files)) {
+    targets[name] = join(sources, name);
+    fs.writeFileSync(targets[name], data);
+  }
+  // the fixture's signing key (createUpdateFixture keeps it in <dir>/keys)
+  await buildReleaseRepository({ outDir: f.repoDir, keysDir: join(f.dir.path, 'keys'), manifest: setMigrations(manifest, migrations), targets });
 }
 
 function compareSemver(a: string, b: string): number {

@@ -31,11 +31,25 @@ describe('updog.toml', () => {
       seed: 1234,
       versionLock: 'latest',
       ignoreWaves: false,
+      download: { requestTimeoutMs: 30_000, minBytesPerSecond: 32_768, retries: 3, retryBackoffMs: 500, maxRedirects: 5 },
     });
     const withProxy = parseUpdogConfig(`${GOOD}https_proxy = "http://proxy:3128"\nno_proxy = ["localhost", ".internal"]\n`, 'f');
     expect(withProxy.httpsProxy).toBe('http://proxy:3128');
     expect(withProxy.noProxy).toEqual(['localhost', '.internal']);
     expect(parseUpdogConfig(GOOD.replace('"latest"', '"v1.2.3"').replace('1234', '2048'), 'f')).toMatchObject({ versionLock: 'v1.2.3', seed: 2048 });
+  });
+
+  it('reads the [download] limits over the defaults', () => {
+    const text = `${GOOD}\n[download]\nrequest_timeout_ms = 250\nmin_bytes_per_second = 1000000\nretries = 0\nretry_backoff_ms = 10\nmax_redirects = 2\n`;
+    expect(parseUpdogConfig(text, 'f').download).toEqual({ requestTimeoutMs: 250, minBytesPerSecond: 1_000_000, retries: 0, retryBackoffMs: 10, maxRedirects: 2 });
+    expect(parseUpdogConfig(`${GOOD}\n[download]\nretries = 1\n`, 'f').download).toEqual({ ...parseUpdogConfig(GOOD, 'f').download, retries: 1 });
+    expect(configError(`${GOOD}\n[download]\nretries = -1\n`)).toBe('/etc/updog.toml: field "download.retries" must be an integer of at least 0');
+    expect(configError(`${GOOD}\n[download]\nrequest_timeout_ms = 0\n`)).toBe('/etc/updog.toml: field "download.request_timeout_ms" must be an integer of at least 1');
+    expect(configError(`${GOOD}\n[download]\nmin_bytes_per_second = 1.5\n`)).toBe('/etc/updog.toml: field "download.min_bytes_per_second" must be an integer of at least 1');
+    expect(configError(`${GOOD}\n[download]\ntimeout = 5\n`)).toBe(
+      '/etc/updog.toml: field "download.timeout" is not a download setting; known: request_timeout_ms, min_bytes_per_second, retries, retry_backoff_ms, max_redirects',
+    );
+    expect(configError(`${GOOD}download = 5\n`)).toBe('/etc/updog.toml: field "download" must be a table ([download])');
   });
 
   it('names the file and field of every problem', () => {

@@ -1,0 +1,201 @@
+/**
+ * The one way updog downloads from a repository: a GET bounded in bytes and time, with retries and
+ * redirects. Every attempt has a deadline for its headers and one for its body scaled by the most
+ * bytes the file may have (download-limits.ts); a body longer than that is cancelled at its first
+ * extra byte, and the connection is destroyed, never drained, so nothing waits on it afterwards.
+ * A retry after bytes were delivered asks for the rest only (Range), or skips what it already has.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request, type Dispatcher } from 'undici';
+import { UserError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { attemptDeadlineMs, backoffMs, type DownloadLimits } from './download-limits.js';
+
+export interface DownloadSpec {
+  url: string;
+  /** Names the file in messages: a metadata file or target name. */
+  name: string;
+  /** The most bytes accepted. */
+  maxLength: number;
+  /** Why that is the limit, completing "more than the N bytes ...", e.g. "the signed metadata allow". */
+  allowedBy: string;
+}
+
+export interface DownloadContext {
+  dispatcher: Dispatcher;
+  limits: DownloadLimits;
+  logger?: Logger;
+  /** Aborts the download (the host API's cancel). */
+  signal?: AbortSignal;
+}
+
+/** A download failed: after its retries, or at once for what retrying cannot fix. */
+export class DownloadFailedError extends UserError {}
+
+/** The server answered with an HTTP error status; `statusCode` lets the TUF root walk see 403/404. */
+export class HttpStatusError extends DownloadFailedError {
+  constructor(
+    message: string,
+    readonly statusCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The server broke a limit no retry can fix (too long, an encoding not asked for, too many redirects). */
+export class DownloadRefusedError extends DownloadFailedError {}
+
+/** The download was cancelled on request. */
+export class DownloadCancelledError extends DownloadFailedError {}
+
+/** A failure worth another attempt (5xx, connection failure or reset, timeout). */
+class RetryableFailure extends Error {}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Streams the file's bytes (never more than spec.maxLength); throws a DownloadFailedError. */
+export async function* boundedDownload(spec: DownloadSpec, ctx: DownloadContext): AsyncGenerator<Buffer, void, undefined> {
+  let delivered = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      for await (const chunk of downloadAttempt(spec, ctx, delivered)) {
+        delivered += chunk.length;
+        yield chunk;
+      }
+      return;
+    } catch (err) {
+      if (!(err instanceof RetryableFailure)) throw err;
+      if (attempt >= ctx.limits.retries) {
+        throw new DownloadFailedError(`${err.message} (${attempt + 1} attempt${attempt === 0 ? '' : 's'})`, { cause: err });
+      }
+      const delayMs = backoffMs(ctx.limits, attempt);
+      ctx.logger?.warn({ url: spec.url, attempt: attempt + 1, delayMs, err: err.message }, 'download failed, retrying');
+      await sleep(delayMs, undefined, ctx.signal ? { signal: ctx.signal } : {}).catch(() => {
+        throw cancelled(spec);
+      });
+    }
+  }
+}
+
+/** The whole file in memory: only for small files (metadata, the manifest). */
+export async function downloadBytes(spec: DownloadSpec, ctx: DownloadContext): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of boundedDownload(spec, ctx)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function cancelled(spec: DownloadSpec): DownloadCancelledError {
+  return new DownloadCancelledError(`GET ${spec.url}: download of ${spec.name} cancelled`);
+}
+
+/** One attempt, resuming after `offset` bytes already delivered. */
+async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset: number): AsyncGenerator<Buffer, void, undefined> {
+  const { limits } = ctx;
+  const abort = new AbortController();
+  const signal = ctx.signal ? AbortSignal.any([abort.signal, ctx.signal]) : abort.signal;
+  let timedOut: string | undefined;
+  const deadline = (ms: number, what: string): NodeJS.Timeout =>
+    setTimeout(() => {
+      timedOut = `${what} within ${ms} ms`;
+      abort.abort();
+    }, ms);
+  /** Any error inside the attempt, as what the caller should do about it. */
+  const classify = (err: unknown, url: string): Error => {
+    if (err instanceof DownloadFailedError || err instanceof RetryableFailure) return err;
+    if (ctx.signal?.aborted) return cancelled(spec);
+    if (timedOut !== undefined) return new RetryableFailure(`GET ${url}: ${spec.name}: ${timedOut}`);
+    if ((err as { code?: unknown }).code === 'UND_ERR_BODY_TIMEOUT') {
+      return new RetryableFailure(`GET ${url}: ${spec.name}: the server sent nothing for ${limits.requestTimeoutMs} ms`);
+    }
+    return new RetryableFailure(`GET ${url}: ${spec.name}: ${reason(err)}`);
+  };
+
+  const remaining = spec.maxLength - offset;
+  let url = spec.url;
+  let timer = deadline(limits.requestTimeoutMs, 'no complete response headers');
+  let response: Dispatcher.ResponseData;
+  try {
+    for (let redirects = 0; ; redirects++) {
+      response = await request(url, {
+        dispatcher: ctx.dispatcher,
+        method: 'GET',
+        signal,
+        headers: { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
+      });
+      if (!REDIRECTS.has(response.statusCode)) break;
+      destroy(response.body);
+      const location = header(response, 'location');
+      const next = location === undefined ? undefined : URL.parse(location, url);
+      if (next === null || next === undefined || !/^https?:$/.test(next.protocol)) {
+        throw new DownloadRefusedError(`GET ${url}: ${spec.name}: HTTP ${response.statusCode} redirect without a usable http(s) Location`);
+      }
+      if (redirects >= limits.maxRedirects) {
+        throw new DownloadRefusedError(`GET ${spec.url}: ${spec.name}: more than ${limits.maxRedirects} redirects`);
+      }
+      url = next.toString();
+    }
+  } catch (err) {
+    clearTimeout(timer);
+    throw classify(err, url);
+  }
+  clearTimeout(timer);
+  const body = response.body;
+  let skip = 0;
+  try {
+    const status = response.statusCode;
+    if (status >= 500) throw new RetryableFailure(`GET ${url}: HTTP ${status}`);
+    if (status === 206 && offset > 0) {
+      if (!new RegExp(`^bytes ${offset}-`).test(header(response, 'content-range') ?? '')) {
+        throw new RetryableFailure(`GET ${url}: ${spec.name}: the server resumed at the wrong place (Content-Range ${header(response, 'content-range') ?? 'missing'})`);
+      }
+    } else if (status === 200) {
+      skip = offset; // the server ignored the Range: drop what was delivered already
+    } else {
+      throw new HttpStatusError(`GET ${url}: HTTP ${status}`, status);
+    }
+    const encoding = header(response, 'content-encoding');
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      throw new DownloadRefusedError(`GET ${url}: ${spec.name}: the server sent it with Content-Encoding "${encoding}", which updog did not ask for`);
+    }
+    const overLong = (): DownloadRefusedError =>
+      new DownloadRefusedError(`GET ${url}: ${spec.name}: the server sent more than the ${spec.maxLength} bytes ${spec.allowedBy}; download cancelled`);
+    const announced = Number(header(response, 'content-length') ?? Number.NaN);
+    if (announced - skip > remaining) throw overLong();
+
+    timer = deadline(attemptDeadlineMs(limits, remaining), `${spec.name} (${remaining} bytes at most) not received`);
+    let received = 0;
+    for await (const data of body) {
+      let chunk = data as Buffer;
+      if (skip > 0) {
+        const dropped = Math.min(skip, chunk.length);
+        skip -= dropped;
+        chunk = chunk.subarray(dropped);
+        if (chunk.length === 0) continue;
+      }
+      received += chunk.length;
+      if (received > remaining) throw overLong();
+      yield chunk;
+    }
+  } catch (err) {
+    throw classify(err, url);
+  } finally {
+    clearTimeout(timer);
+    destroy(body);
+  }
+}
+
+/** Drops the connection unless the body was read to its end (then it can be reused). */
+function destroy(body: Dispatcher.ResponseData['body']): void {
+  if (!body.destroyed) body.destroy();
+}
+
+function header(response: Dispatcher.ResponseData, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** undici wraps the useful reason (ECONNREFUSED, reset, ...) in `cause`. */
+function reason(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? cause.message : (err as Error).message;
+}
