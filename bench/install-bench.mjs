@@ -125,7 +125,7 @@ function buildRustPeer() {
     console.log('rust peer: skipped (cargo not found)');
     return undefined;
   }
-  const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'updog-bench', 'rust-peer');
+  const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'updog-bench', 'rust-peer-target');
   console.log(`rust peer: cargo build --release (target dir ${cache}; the first build takes minutes)`);
   const r = spawnSync('cargo', ['build', '--release', '--quiet', '--manifest-path', path.join(repoRoot, 'bench/rust-peer/Cargo.toml')], {
     stdio: ['ignore', 'inherit', 'inherit'],
