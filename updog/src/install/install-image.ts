@@ -54,9 +54,9 @@ export async function installImage(o: InstallImageOptions): Promise<InstalledIma
     releaseChunks(n);
     progress();
   });
-  // Started only now, not beside the request: its WebAssembly compile allows optimization
-  // process-wide for a moment (wasm-tiering.ts), and an llhttp instance created by the request
-  // meanwhile got optimized too (peak RSS 128-132 MiB instead of 122-125 in the bench).
+  // Started only once the response is there, not beside the request: its WebAssembly compile
+  // allows optimization process-wide for a moment (wasm-tiering.ts), and an llhttp module the
+  // request created in that moment would be optimized too (the memory peak wasm-tiering.ts avoids).
   const decoder = startDecodeStage({ disk: o.disk, partition: o.partition, ...(o.onBlockWritten === undefined ? {} : { onBlockWritten: o.onBlockWritten }) });
   try {
     try {
