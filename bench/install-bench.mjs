@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 /**
- * Install benchmark: a 1 GiB LZ4 (`lz4 -9`) image served over loopback HTTP, written into a
- * partition of a file-backed disk, by updog's install pipeline (HTTP -> sha256 -> LZ4 decode ->
- * positioned writes -> fsync) and by `curl | lz4 -d | dd conv=fsync`, in the same run on the same
- * server. Prints throughput (decompressed bytes per second of wall time), peak RSS and ratios.
+ * Install benchmark: a 1 GiB LZ4 (`lz4 -9`) image published in a signed TUF repository (tuf-repo
+ * tools) served over loopback HTTP, written into a partition of a file-backed disk by
+ *   - updog's install pipeline (HTTP -> sha256 -> LZ4 decode -> writes -> fsync),
+ *   - `curl | lz4 -d | dd conv=fsync`,
+ *   - a Rust peer doing what Bottlerocket's updog does (bench/rust-peer: tough + the `lz4` crate
+ *     + `io::copy`), without fsync as upstream and with one; built with cargo into a cache
+ *     directory outside the repository, skipped when cargo is missing or the build fails.
+ * Rounds are interleaved (the order rotates every round) and each install is checked byte for
+ * byte. Prints every run with its user and system time, then per contender the median and best
+ * throughput (decompressed bytes per second of wall time) and the peak RSS, so noise shows.
  *
- *   node bench/install-bench.mjs [--size-mib 1024] [--rounds 5]      (after `npm run build`)
+ *   node bench/install-bench.mjs [--size-mib 1024] [--rounds 7] [--no-rust]   (after `npm run build`)
  *
- * Peak RSS comes from GNU time (`/usr/bin/time -f %M`) around each process; the pipeline's is
- * the sum of its three processes.
+ * Times and peak RSS come from GNU time (`/usr/bin/time`) around each process; the pipeline's
+ * are the sums over its three processes.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -26,7 +32,8 @@ function arg(name, fallback) {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const sizeMiB = arg('size-mib', 1024);
-const rounds = arg('rounds', 5);
+const rounds = arg('rounds', 7);
+const withRust = !process.argv.includes('--no-rust');
 const TIME = '/usr/bin/time';
 const haveTime = fs.existsSync(TIME);
 
@@ -74,30 +81,22 @@ function sha256OfRange(file, offset, length) {
   return hash.digest('hex');
 }
 
-function serve(file) {
-  const size = fs.statSync(file).size;
-  const server = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
-    fs.createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+/** GNU time's figures for one process: wall, user and system seconds, peak RSS in KiB. */
+const TIME_FORMAT = '%e %U %S %M';
+function readTimes(file) {
+  const [wall, user, sys, rssKiB] = fs.readFileSync(file, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  fs.rmSync(file);
+  return { wall, user, sys, rssKiB };
 }
 
-/** Runs argv (under GNU time when present); resolves with exit code and peak RSS in KiB. */
+/** Runs argv (under GNU time when present); resolves with exit code, user/sys seconds and peak RSS. */
 function runMeasured(argv, opts = {}) {
-  const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const full = haveTime ? [TIME, '-f', '%M', '-o', rssFile, ...argv] : argv;
+  const timesFile = path.join(os.tmpdir(), `bench-times-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const full = haveTime ? [TIME, '-f', TIME_FORMAT, '-o', timesFile, ...argv] : argv;
   return new Promise((resolve, reject) => {
     const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
     child.on('error', reject);
-    child.on('close', (code) => {
-      let rssKiB;
-      if (haveTime && fs.existsSync(rssFile)) {
-        rssKiB = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
-        fs.rmSync(rssFile);
-      }
-      resolve({ code, rssKiB });
-    });
+    child.on('close', (code) => resolve({ code, ...(haveTime && fs.existsSync(timesFile) ? readTimes(timesFile) : {}) }));
   });
 }
 
@@ -116,8 +115,62 @@ await dispatcher.close();
 if (r.writtenBytes <= 0) process.exit(1);
 `;
 
+/**
+ * Builds bench/rust-peer in release mode into $XDG_CACHE_HOME/updog-bench (cargo fetches its
+ * crates from crates.io on the first build); returns the binary, or undefined with the reason
+ * printed.
+ */
+function buildRustPeer() {
+  if (spawnSync('sh', ['-c', 'command -v cargo'], { stdio: 'ignore' }).status !== 0) {
+    console.log('rust peer: skipped (cargo not found)');
+    return undefined;
+  }
+  const cache = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'updog-bench', 'rust-peer-target');
+  console.log(`rust peer: cargo build --release (target dir ${cache}; the first build takes minutes)`);
+  const r = spawnSync('cargo', ['build', '--release', '--quiet', '--manifest-path', path.join(repoRoot, 'bench/rust-peer/Cargo.toml')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, CARGO_TARGET_DIR: cache },
+  });
+  if (r.status !== 0) {
+    console.log(`rust peer: skipped (cargo build failed: ${r.signal ?? `exit ${r.status}`})`);
+    return undefined;
+  }
+  return path.join(cache, 'release', 'updog-rust-peer');
+}
+
+/** A signed repository holding `image` as target `name` (targets hard-linked, not copied). */
+async function publishRepository(dir, name, image) {
+  const lib = await import(path.join(repoRoot, 'dist/tuf-repo-tools/src/index.js'));
+  const signers = await lib.loadOrCreateKeyDir(path.join(dir, 'keys'));
+  const editor = lib.RepositoryEditor.create(await lib.rootForSigners(signers, new Date(Date.now() + 86_400_000)));
+  await editor.addTarget(name, image);
+  const repo = path.join(dir, 'repo');
+  await editor.publish(repo, { signers, link: true });
+  return { repo, root: path.join(repo, lib.METADATA_DIR, '1.root.json'), targetPath: `${lib.TARGETS_DIR}/${lib.hashedTargetPath(name, createHash('sha256').update(fs.readFileSync(image)).digest('hex'))}` };
+}
+
+/** Serves the repository's files; 404 for what is not there (tough probes for the next root). */
+function serve(dir) {
+  const server = http.createServer((req, res) => {
+    const file = path.join(dir, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    fs.stat(file, (err, st) => {
+      if (err || !st.isFile()) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': st.size, 'content-type': 'application/octet-stream' });
+      fs.createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(res);
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
 async function main() {
   for (const tool of ['lz4', 'curl', 'dd']) execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+  const rustPeer = withRust ? buildRustPeer() : undefined;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'updog-install-bench-'));
   const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
@@ -133,59 +186,89 @@ async function main() {
     const lz4Sha = createHash('sha256').update(fs.readFileSync(lz4)).digest('hex');
     const rawSha = sha256OfRange(raw, 0, size);
     fs.rmSync(raw);
+    const signed = await publishRepository(work, 'root.ext4.lz4', lz4);
     // A file-backed disk: the partition starts 1 MiB in and has 64 MiB of room to spare.
     const offset = MIB;
     const partSize = size + 64 * MIB;
     fs.writeFileSync(disk, '');
     fs.truncateSync(disk, offset + partSize + MIB);
-    const server = await serve(lz4);
-    const url = `http://127.0.0.1:${server.address().port}/root.ext4.lz4`;
-    console.log(`image ${size} bytes, compressed ${compressed} bytes (${((100 * compressed) / size).toFixed(1)}%); ${rounds} rounds each, best wall time kept`);
+    const server = await serve(signed.repo);
+    const base = `http://127.0.0.1:${server.address().port}`;
+    const url = `${base}/${signed.targetPath}`;
     // both sides share the machine's cores with whatever else runs: say how busy it was
     const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    console.log(`image ${size} bytes, compressed ${compressed} bytes (${((100 * compressed) / size).toFixed(1)}%); ${rounds} interleaved rounds`);
     console.log(`load average before: ${load()} (${os.cpus().length} cores)`);
 
-    const results = { updog: [], pipeline: [] };
+    const pipelineFiles = [0, 1, 2].map((i) => path.join(work, `times-${i}`));
+    const timed = (i, cmd) => (haveTime ? `${TIME} -f '${TIME_FORMAT}' -o ${pipelineFiles[i]} ${cmd}` : cmd);
+    const pipelineScript = `set -o pipefail; ${timed(0, `curl -sS --fail ${url}`)} | ${timed(1, 'lz4 -d -c')} | ${timed(2, `dd of=${disk} bs=1M iflag=fullblock oflag=seek_bytes seek=${offset} conv=notrunc,fsync status=none`)}`;
+    const rust = (sync) => [rustPeer, signed.root, `${base}/metadata/`, `${base}/targets/`, 'root.ext4.lz4', disk, String(offset), sync];
+    /** name -> how to run it; each resolves with { code, user, sys, rssKiB } */
+    const contenders = {
+      updog: () => runMeasured([process.execPath, '--input-type=module', '-e', UPDOG_DRIVER, url, 'root.ext4.lz4', String(compressed), lz4Sha, disk, String(offset), String(partSize)], { cwd: repoRoot }),
+      pipeline: async () => {
+        const r = await runMeasured(['bash', '-c', pipelineScript]);
+        if (!haveTime) return r;
+        const parts = pipelineFiles.map(readTimes);
+        const sum = (key) => parts.reduce((total, p) => total + p[key], 0);
+        return { code: r.code, user: sum('user'), sys: sum('sys'), rssKiB: sum('rssKiB') };
+      },
+      ...(rustPeer === undefined
+        ? {}
+        : { 'rust+fsync': () => runMeasured(rust('fsync')), 'rust (no fsync)': () => runMeasured(rust('nofsync')) }),
+    };
+    const names = Object.keys(contenders);
+    const results = Object.fromEntries(names.map((n) => [n, []]));
+    const width = Math.max(...names.map((n) => n.length));
     for (let round = 0; round < rounds; round++) {
-      for (const which of ['pipeline', 'updog']) {
-        // same starting point for both: a fresh sparse partition
+      const order = names.map((_, i) => names[(i + round) % names.length]);
+      for (const which of order) {
+        // same starting point for all: a fresh sparse partition
         fs.truncateSync(disk, 0);
         fs.truncateSync(disk, offset + partSize + MIB);
         const t0 = performance.now();
-        let rssKiB;
-        if (which === 'updog') {
-          const r = await runMeasured([process.execPath, '--input-type=module', '-e', UPDOG_DRIVER, url, 'root.ext4.lz4', String(compressed), lz4Sha, disk, String(offset), String(partSize)], { cwd: repoRoot });
-          if (r.code !== 0) throw new Error(`updog install failed (exit ${r.code})`);
-          rssKiB = r.rssKiB;
-        } else {
-          const rssFiles = [0, 1, 2].map((i) => path.join(work, `rss-${i}`));
-          const timed = (i, cmd) => (haveTime ? `${TIME} -f %M -o ${rssFiles[i]} ${cmd}` : cmd);
-          const script = `set -o pipefail; ${timed(0, `curl -sS --fail ${url}`)} | ${timed(1, 'lz4 -d -c')} | ${timed(2, `dd of=${disk} bs=1M iflag=fullblock oflag=seek_bytes seek=${offset} conv=notrunc,fsync status=none`)}`;
-          const r = await runMeasured(['bash', '-c', script]);
-          if (r.code !== 0) throw new Error(`pipeline failed (exit ${r.code})`);
-          rssKiB = haveTime ? rssFiles.reduce((sum, f) => sum + Number(fs.readFileSync(f, 'utf8').trim().split('\n').pop()), 0) : undefined;
-        }
+        const r = await contenders[which]();
         const seconds = (performance.now() - t0) / 1000;
-        const ok = sha256OfRange(disk, offset, size) === rawSha;
-        if (!ok) throw new Error(`${which}: the partition does not hold the image after the run`);
-        results[which].push({ seconds, rssKiB });
-        console.log(`  round ${round + 1} ${which.padEnd(8)} ${seconds.toFixed(2)} s  ${(size / MIB / seconds).toFixed(0)} MiB/s  peak RSS ${rssKiB === undefined ? 'n/a' : `${(rssKiB / 1024).toFixed(1)} MiB`}  (content verified)`);
+        if (r.code !== 0) throw new Error(`${which} failed (exit ${r.code})`);
+        if (sha256OfRange(disk, offset, size) !== rawSha) throw new Error(`${which}: the partition does not hold the image after the run`);
+        results[which].push({ seconds, ...r });
+        const cpu = r.user === undefined ? '' : `  user ${r.user.toFixed(2)} s  sys ${r.sys.toFixed(2)} s`;
+        const rss = r.rssKiB === undefined ? 'n/a' : `${(r.rssKiB / 1024).toFixed(1)} MiB`;
+        console.log(`  round ${round + 1} ${which.padEnd(width)} ${seconds.toFixed(2)} s  ${(size / MIB / seconds).toFixed(0).padStart(5)} MiB/s${cpu}  peak RSS ${rss}  load ${os.loadavg()[0].toFixed(2)}  (content verified)`);
       }
     }
     server.close();
-    const best = (list) => list.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-    const peak = (list) => (list.every((r) => r.rssKiB !== undefined) ? Math.max(...list.map((r) => r.rssKiB)) / 1024 : undefined);
-    const u = best(results.updog);
-    const p = best(results.pipeline);
-    const uRate = size / MIB / u.seconds;
-    const pRate = size / MIB / p.seconds;
-    const uRss = peak(results.updog);
-    const pRss = peak(results.pipeline);
+    const summary = Object.fromEntries(
+      names.map((n) => {
+        const runs = results[n];
+        const rates = runs.map((r) => size / MIB / r.seconds);
+        const have = (key) => runs.every((r) => r[key] !== undefined);
+        return [n, {
+          median: median(rates),
+          best: Math.max(...rates),
+          user: have('user') ? median(runs.map((r) => r.user)) : undefined,
+          sys: have('sys') ? median(runs.map((r) => r.sys)) : undefined,
+          rss: have('rssKiB') ? Math.max(...runs.map((r) => r.rssKiB)) / 1024 : undefined,
+        }];
+      }),
+    );
+    const fmt = (v, digits = 0) => (v === undefined ? 'n/a' : v.toFixed(digits));
     console.log('');
-    console.log(`updog install:                 ${uRate.toFixed(0)} MiB/s, peak RSS ${uRss?.toFixed(1) ?? 'n/a'} MiB`);
-    console.log(`curl | lz4 -d | dd conv=fsync: ${pRate.toFixed(0)} MiB/s, peak RSS ${pRss?.toFixed(1) ?? 'n/a'} MiB (sum of the 3 processes)`);
-    console.log(`throughput ratio updog/pipeline: ${(uRate / pRate).toFixed(2)}  (target >= 1.00)`);
-    if (uRss !== undefined) console.log(`updog peak RSS ${uRss.toFixed(1)} MiB (target < 128 MiB)`);
+    console.log(`${'contender'.padEnd(width)}  median MiB/s  best MiB/s  median user s  median sys s  peak RSS MiB`);
+    for (const n of names) {
+      const s = summary[n];
+      console.log(`${n.padEnd(width)}  ${fmt(s.median).padStart(12)}  ${fmt(s.best).padStart(10)}  ${fmt(s.user, 2).padStart(13)}  ${fmt(s.sys, 2).padStart(12)}  ${fmt(s.rss, 1).padStart(12)}`);
+    }
+    const u = summary.updog;
+    const ratio = (other, target) => {
+      if (summary[other] === undefined) return;
+      console.log(`updog/${other}: median ${(u.median / summary[other].median).toFixed(2)}, best ${(u.best / summary[other].best).toFixed(2)}  (target median >= ${target.toFixed(2)})`);
+    };
+    ratio('pipeline', 1.3);
+    ratio('rust+fsync', 1.2);
+    ratio('rust (no fsync)', 1.0);
+    if (u.rss !== undefined) console.log(`updog peak RSS ${u.rss.toFixed(1)} MiB (target < 128 MiB)`);
     console.log(`load average after: ${load()}`);
   } finally {
     cleanup();

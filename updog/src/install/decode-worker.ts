@@ -2,21 +2,11 @@
  * Worker thread of decode-stage.ts: receives the compressed bytes of one image, runs
  * `decodeToPartition` on the disk's file descriptor and reports back.
  */
-import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ChunkChannel } from './chunk-channel.js';
 import { describeError, type DecodeWorkerData, type FromDecodeWorker, type ToDecodeWorker } from './decode-stage.js';
 import { decodeToPartition } from './decode-to-partition.js';
-import type { PositionalFile } from './partition-writer.js';
-
-/** The disk through the descriptor the main thread opened (and closes after this finishes). */
-function fileOnDescriptor(fd: number): PositionalFile {
-  return {
-    write: (buffer, offset, length, position) =>
-      new Promise((resolve, reject) => fs.write(fd, buffer, offset, length, position, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten })))),
-    sync: () => new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))),
-  };
-}
+import { openPartitionDisk } from './partition-disk.js';
 
 const port = parentPort!;
 const { fd, partition, reportBlocks } = workerData as DecodeWorkerData;
@@ -29,10 +19,12 @@ port.on('message', (m: ToDecodeWorker) => {
   else if (m.type === 'end') channel.end();
   else channel.fail(new Error(m.message));
 });
+// the descriptor the main thread opened stays its own (it closes it after this finishes)
+const disk = openPartitionDisk(fd);
 // no top-level await: the single-executable build bundles this file as a CommonJS script
 void (async (): Promise<void> => {
   try {
-    const bytesWritten = await decodeToPartition(channel, fileOnDescriptor(fd), partition, {
+    const bytesWritten = await decodeToPartition(channel, disk, partition, {
       ...(reportBlocks ? { onBlockWritten: (n: number) => post({ type: 'written', bytesWritten: n }) } : {}),
       onInputConsumed: giveBack,
     });
@@ -40,6 +32,7 @@ void (async (): Promise<void> => {
   } catch (err) {
     post({ type: 'failed', error: describeError(err) });
   } finally {
+    disk.close();
     channel.close();
     port.unref(); // let the thread end once its messages are out
   }

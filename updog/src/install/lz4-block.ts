@@ -60,6 +60,8 @@ function wasmModule(): WebAssembly.Module {
   return compiled;
 }
 
+const roundUpToPage = (n: number): number => Math.ceil(n / PAGE) * PAGE;
+
 export class Lz4BlockDecoder {
   /** Copy each compressed block here (at offset 0) before `decode` or `store`. */
   readonly input: Buffer;
@@ -84,8 +86,10 @@ export class Lz4BlockDecoder {
     windows: number,
     hashContent = false,
   ) {
-    const inputSlot = blockMaxSize + WILD_SLACK;
-    const windowSize = LZ4_HISTORY + blockMaxSize + WILD_SLACK;
+    // Whole pages: each output then starts on a page of the (page-aligned) memory, as O_DIRECT
+    // writes need (partition-disk.ts).
+    const inputSlot = roundUpToPage(blockMaxSize + WILD_SLACK);
+    const windowSize = roundUpToPage(LZ4_HISTORY + blockMaxSize + WILD_SLACK);
     const hashTail = inputSlot + windows * windowSize;
     const pages = Math.ceil((hashTail + 16) / PAGE);
     // Fixed size (maximum = initial): the memory never grows, so views of it stay valid.

@@ -111,37 +111,61 @@ describe('PartitionWriter', () => {
     expect(bytes.equals(Buffer.concat([Buffer.alloc(16, 0xee), Buffer.alloc(20, 1), Buffer.alloc(10, 2), Buffer.alloc(18, 0xee)]))).toBe(true);
   });
 
-  it('starts a background sync every earlySyncBytes, one at a time, and finish waits for it before the last sync', async () => {
+  it('starts a background fdatasync every earlySyncBytes, waits for it before the next one, and finish waits for it before the last fsync', async () => {
     const events: string[] = [];
     const pendingSyncs: (() => void)[] = [];
+    const syncCall = (name: string) => () =>
+      new Promise<void>((resolve) => {
+        events.push(name);
+        pendingSyncs.push(() => {
+          events.push(`${name} done`);
+          resolve();
+        });
+      });
     const disk = {
       write: async (_buffer: Uint8Array, _offset: number, length: number, position: number) => {
         events.push(`write ${position}+${length}`);
         return { bytesWritten: length };
       },
-      sync: () =>
-        new Promise<void>((resolve) => {
-          events.push('sync');
-          pendingSyncs.push(() => {
-            events.push('synced');
-            resolve();
-          });
-        }),
+      datasync: syncCall('datasync'),
+      sync: syncCall('fsync'),
     };
     const writer = new PartitionWriter(disk, { offset: 0, size: 100, label: 'ROOT-B' }, 10);
     await writer.write(Buffer.alloc(6));
-    await writer.write(Buffer.alloc(6)); // 12 unsynced: a sync starts
+    await writer.write(Buffer.alloc(6)); // 12 unsynced: a datasync starts
     await writer.write(Buffer.alloc(6));
-    await writer.write(Buffer.alloc(6)); // 12 more, but the first sync still runs: no second one
-    expect(events).toEqual(['write 0+6', 'write 6+6', 'sync', 'write 12+6', 'write 18+6']);
+    expect(events).toEqual(['write 0+6', 'write 6+6', 'datasync', 'write 12+6']);
+    const fourth = writer.write(Buffer.alloc(6)); // 12 more while the first datasync runs: it waits
+    let fourthDone = false;
+    void fourth.then(() => (fourthDone = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events.at(-1)).toBe('write 18+6');
+    expect(fourthDone).toBe(false);
+    pendingSyncs.shift()!();
+    await fourth;
+    expect(events.slice(-2)).toEqual(['datasync done', 'datasync']); // then starts the next one
     const finished = writer.finish();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(events.at(-1)).toBe('write 18+6'); // finish waits for the background sync...
+    expect(events.at(-1)).toBe('datasync'); // finish waits for the background sync...
     pendingSyncs.shift()!();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(events.slice(-2)).toEqual(['synced', 'sync']); // ...then syncs the rest
+    expect(events.slice(-2)).toEqual(['datasync done', 'fsync']); // ...then fsyncs
     pendingSyncs.shift()!();
     expect(await finished).toBe(24);
+  });
+
+  it('starts no early sync while writes bypass the page cache (O_DIRECT), only the final fsync', async () => {
+    const events: string[] = [];
+    const disk = {
+      cached: false,
+      write: async (_buffer: Uint8Array, _offset: number, length: number) => ({ bytesWritten: length }),
+      datasync: async () => void events.push('datasync'),
+      sync: async () => void events.push('fsync'),
+    };
+    const writer = new PartitionWriter(disk, { offset: 0, size: 100, label: 'ROOT-B' }, 4);
+    for (let i = 0; i < 5; i++) await writer.write(Buffer.alloc(8));
+    expect(await writer.finish()).toBe(40);
+    expect(events).toEqual(['fsync']);
   });
 
   it('stops at a failed background sync: the next write and finish report it (a later fsync would not)', async () => {
@@ -149,8 +173,11 @@ describe('PartitionWriter', () => {
     const disk = {
       write: async (_buffer: Uint8Array, _offset: number, length: number) => ({ bytesWritten: length }),
       // as Linux does: a writeback error is reported to one fsync, later ones succeed
+      datasync: async () => {
+        if (syncs++ === 0) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      },
       sync: async () => {
-        if (syncs++ === 0) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        syncs++;
       },
     };
     const writer = new PartitionWriter(disk, { offset: 0, size: 100, label: 'ROOT-B' }, 4);
