@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pino, type Logger } from 'pino';
 import { createBottlerocketDiskImage } from '../../src/gpt/bottlerocket-layout.js';
 import type { SetFlags } from '../../src/signpost/flags.js';
 import { makeFakeImage } from '../../../tuf-repo-tools/src/image/fake-image.js';
@@ -63,4 +64,11 @@ export function writeAt(img: string, offset: number, data: Buffer): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A logger whose records (parsed JSON lines) end up in `records`, for asserting on what was logged. */
+export function capturedLogger(): { logger: Logger; records: Array<Record<string, unknown> & { level: number; msg: string }> } {
+  const records: Array<Record<string, unknown> & { level: number; msg: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as (typeof records)[number]) });
+  return { logger, records };
 }
