@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { syncPath } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
+import { DIR_MODE, FILE_MODE } from '../common/file-modes.js';
 import type { Logger } from '../common/log.js';
 import { openHttpBody, verifyTargetBytes, type HttpBody } from '../install/verified-download.js';
 import type { Migration } from '../manifest/manifest.js';
@@ -79,7 +80,7 @@ export interface FetchMigrationsOptions {
  */
 export async function fetchMigrations(o: FetchMigrationsOptions): Promise<FetchedMigration[]> {
   if (o.targets.length === 0) return [];
-  const created = await mkdir(o.dir, { recursive: true }).catch((err: Error) => {
+  const created = await mkdir(o.dir, { recursive: true, mode: DIR_MODE }).catch((err: Error) => {
     throw new MigrationError(`cannot create the migrations directory ${o.dir}: ${err.message}`, { cause: err });
   });
   // new directories, durably: each one's entry lives in its parent
@@ -127,7 +128,7 @@ async function holdsTarget(file: string, target: TargetLocation): Promise<boolea
 
 async function downloadAtomically(target: TargetLocation, file: string, dir: string, dispatcher: Dispatcher): Promise<void> {
   const temp = join(dir, `${PARTIAL_PREFIX}${randomBytes(6).toString('hex')}`);
-  const out = await open(temp, 'wx');
+  const out = await open(temp, 'wx', FILE_MODE);
   let http: HttpBody | undefined;
   try {
     http = await openHttpBody(target.url, dispatcher);
