@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dir = path.dirname(fileURLToPath(import.meta.url));
-const benches = ['install-bench.mjs', 'tuf-repo-bench.mjs', 'manifest-bench.mjs'].filter((f) => fs.existsSync(path.join(dir, f)));
+const benches = ['install-bench.mjs', 'tuf-repo-bench.mjs'].filter((f) => fs.existsSync(path.join(dir, f)));
 let failed = 0;
 for (const bench of benches) {
   console.log(`\n=== ${bench}`);
