@@ -306,8 +306,7 @@ export function combineCopies(
  * same rules `decodeHeader` and `decodeEntries` apply when reading, checked on what is about to
  * be written, so no caller can make a write land inside the usable area.
  */
-export function layoutProblem(gpt: Gpt, diskSectors: number): string | undefined {
-  const encoded = encodeGpt(gpt);
+export function layoutProblem(gpt: Gpt, diskSectors: number, encoded: EncodedGpt = encodeGpt(gpt)): string | undefined {
   try {
     const primary = decodeHeader(encoded.primaryHeader, 1, diskSectors);
     decodeHeader(encoded.backupHeader, diskSectors - 1, diskSectors);

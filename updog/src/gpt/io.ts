@@ -162,9 +162,9 @@ export function writeGpt(target: DiskTarget, gpt: Gpt): void {
   const { sectorSize, header } = gpt;
   withFd(target, fs.constants.O_RDWR, (fd, name) => {
     const diskSectors = Math.floor(diskSize(fd, name, undefined) / sectorSize);
-    const problem = gpt.diskSectors === diskSectors ? layoutProblem(gpt, diskSectors) : `the table is for ${gpt.diskSectors} sectors, the disk has ${diskSectors}`;
-    if (problem !== undefined) throw new GptError(`refusing to write the GPT on ${name}: ${problem}`);
     const encoded = encodeGpt(gpt);
+    const problem = gpt.diskSectors === diskSectors ? layoutProblem(gpt, diskSectors, encoded) : `the table is for ${gpt.diskSectors} sectors, the disk has ${diskSectors}`;
+    if (problem !== undefined) throw new GptError(`refusing to write the GPT on ${name}: ${problem}`);
     writeAt(fd, gpt.backupEntriesLba * sectorSize, encoded.entries);
     writeAt(fd, header.alternateLba * sectorSize, encoded.backupHeader);
     fs.fsyncSync(fd);

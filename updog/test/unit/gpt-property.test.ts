@@ -46,7 +46,7 @@ const LAYOUT = [
 ] as const;
 
 const SEED = Number(process.env.UPDOG_GPT_FUZZ_SEED ?? randomInt(2 ** 31));
-const TABLES = Number(process.env.UPDOG_GPT_FUZZ_TABLES ?? 800);
+const TABLES = Number(process.env.UPDOG_GPT_FUZZ_TABLES ?? 600);
 const ONLY = process.env.UPDOG_GPT_FUZZ_CASE === undefined ? undefined : Number(process.env.UPDOG_GPT_FUZZ_CASE);
 
 /** xorshift32: small, seedable, good enough to pick mutations. */
@@ -341,5 +341,5 @@ describe('signpost against fuzzed GPTs', () => {
     expect(counts.refused).toBeGreaterThan(0);
     expect(counts.repaired).toBeGreaterThan(0);
     expect(counts.accepted).toBeGreaterThan(0);
-  }, 300_000);
+  }, 600_000); // ~1 min on a busy 2-core machine; the bound is for a much busier one
 });
