@@ -49,20 +49,17 @@ const SEED = Number(process.env.UPDOG_GPT_FUZZ_SEED ?? randomInt(2 ** 31));
 const TABLES = Number(process.env.UPDOG_GPT_FUZZ_TABLES ?? 600);
 const ONLY = process.env.UPDOG_GPT_FUZZ_CASE === undefined ? undefined : Number(process.env.UPDOG_GPT_FUZZ_CASE);
 
-/** xorshift32: small, seedable, good enough to pick mutations. */
-function prng(seed: number): { int(n: number): number; u64(): bigint; pick<T>(list: readonly T[]): T } {
-  let s = seed >>> 0 || 0x9e3779b9;
+/** mulberry32: small, seedable, good enough to pick mutations. */
+function prng(seed: number): { int(n: number): number; pick<T>(list: readonly T[]): T } {
+  let s = seed >>> 0;
   const next = (): number => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
   };
   return {
     int: (n) => next() % n,
-    u64: () => (BigInt(next()) << 32n) | BigInt(next()),
     pick: (list) => list[next() % list.length]!,
   };
 }
