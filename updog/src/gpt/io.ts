@@ -68,7 +68,7 @@ function withFd<T>(target: DiskTarget, flags: number, fn: (fd: number, name: str
   try {
     return fn(fd, name);
   } catch (err) {
-    if (typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof UserError)) {
+    if (typeof (err as NodeJS.ErrnoException).syscall === 'string') {
       throw new GptError(`I/O error on disk ${name}: ${(err as Error).message}`, { cause: err });
     }
     throw err;

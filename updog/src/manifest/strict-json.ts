@@ -11,7 +11,7 @@
 export class JsonSyntaxError extends Error {}
 
 /** Deeper than any manifest needs (it uses 4 levels); well within what every JSON consumer handles. */
-export const DEFAULT_MAX_DEPTH = 64;
+const DEFAULT_MAX_DEPTH = 64;
 
 export interface StrictJsonOptions {
   /** Most arrays and objects open at once. */
