@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import { UserError } from '../common/errors.js';
 import { PARTITION_TYPE } from '../gpt/bottlerocket-layout.js';
-import { readGpt, writeGpt } from '../gpt/io.js';
-import { findPartitionSets, listPartitions, type SetName } from '../partitions/partition-sets.js';
+import { writeGpt } from '../gpt/io.js';
+import { listPartitions, type SetName } from '../partitions/partition-sets.js';
+import { readLayout } from '../partitions/disk-layout.js';
 import { decodeSetFlags, describeFlags, encodeSetFlags, type SetFlags } from '../gpt/attribute-flags.js';
 import { FAKE_IMAGE_HEADER_MAX, parseFakeImageHeader } from './fake-image.js';
 
@@ -42,8 +43,8 @@ export class NoBootablePartitionError extends UserError {}
 
 /** Boots `disk` once, as the bootloader would: may decrement the chosen set's tries on disk. */
 export async function simulateBoot(disk: string): Promise<BootResult> {
-  const { gpt } = readGpt(disk);
-  const sets = findPartitionSets(gpt);
+  const { read, sets } = readLayout(disk);
+  const gpt = read.gpt;
   const bootPartitions = listPartitions(gpt).filter((p) => p.typeGuid === PARTITION_TYPE.boot);
   const candidates = bootPartitions.map((p) => ({ index: p.index, flags: decodeSetFlags(p.attributes) }));
   const chosen = choosePartition(candidates);

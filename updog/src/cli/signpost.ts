@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { logLevelOption, runCliMain } from '../common/cli-main.js';
 import { ExitCode, UserError } from '../common/errors.js';
+import { FILE_MODE } from '../common/file-modes.js';
 import { createLogger, type LogLevel } from '../common/log.js';
 import { simulateBoot, type BootResult } from '../boot/gptprio.js';
 import { createBottlerocketDiskImage } from '../gpt/bottlerocket-layout.js';
@@ -97,7 +98,7 @@ program
     const { disk } = globals();
     if (disk === undefined) throw new UserError('simulate-boot needs --disk (or UPDOG_DISK)', { exitCode: ExitCode.Usage });
     const result = await simulateBoot(disk);
-    if (opts.recordActiveSet !== undefined) fs.writeFileSync(opts.recordActiveSet, `${result.set}\n`);
+    if (opts.recordActiveSet !== undefined) fs.writeFileSync(opts.recordActiveSet, `${result.set}\n`, { mode: FILE_MODE });
     if (opts.osRelease !== undefined) setOsReleaseVersion(opts.osRelease, result);
     process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : `booted set ${result.set} (partition ${result.bootPartitionNumber}, tries ${result.triesBefore} -> ${result.triesAfter})${result.version ? `, version ${result.version}${result.bad ? ' (bad image)' : ''}` : ''}\n`);
   });

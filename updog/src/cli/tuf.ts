@@ -1,8 +1,10 @@
 import { Command } from 'commander';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setUsageExitCode } from '../common/cli-main.js';
+import { writeFileAtomic } from '../common/durable-file.js';
 import { ExitCode, UserError } from '../common/errors.js';
+import { DIR_MODE } from '../common/file-modes.js';
 import { createLogger, type Logger, type LogLevel } from '../common/log.js';
 import { createDispatcher } from '../tuf/dispatcher.js';
 import { createUpdater, type TufClient } from '../tuf/updater.js';
@@ -37,8 +39,7 @@ export function tufCommand(): Command {
     .action((trustedRoot: string, _o: unknown, cmd: Command) => {
       const { metadataDir } = cmd.optsWithGlobals<TufOptions>();
       try {
-        mkdirSync(metadataDir, { recursive: true });
-        copyFileSync(trustedRoot, join(metadataDir, 'root.json'));
+        writeFileAtomic(join(metadataDir, 'root.json'), readFileSync(trustedRoot));
       } catch (err) {
         throw new UserError(`cannot initialize ${metadataDir} from ${trustedRoot}: ${(err as Error).message}`, { cause: err });
       }
@@ -63,7 +64,7 @@ export function tufCommand(): Command {
       required(opts.targetBaseUrl, '--target-base-url');
       const names = opts.targetName ?? [];
       if (names.length === 0) throw new UserError('download needs at least one --target-name');
-      mkdirSync(targetDir, { recursive: true });
+      mkdirSync(targetDir, { recursive: true, mode: DIR_MODE });
       await withUpdater(opts, async (tuf, log) => {
         for (const name of names) {
           const info = await tuf.step(`looking up ${name}`, (u) => u.getTargetInfo(name));

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { DIR_MODE, FILE_MODE } from './file-modes.js';
 
 const tempPrefix = (path: string): string => `.${basename(path)}.tmp-`;
 
@@ -17,7 +18,7 @@ export function tempSibling(path: string): string {
 }
 
 /** Removes temporary files of `path` left by writers that died (their pid is in the name). */
-function removeStaleTemps(path: string): void {
+export function removeStaleTemps(path: string): void {
   const prefix = tempPrefix(path);
   for (const entry of readdirSync(dirname(path))) {
     if (!entry.startsWith(prefix)) continue;
@@ -46,11 +47,11 @@ export async function syncPath(path: string): Promise<void> {
 }
 
 /**
- * Writes `data` to `path` atomically and durably (creating its directory if needed). Synchronous:
- * tuf-js persists its metadata from synchronous code, and the files are small.
+ * Writes `data` to `path` atomically and durably (creating its directory, DIR_MODE, if needed).
+ * Synchronous: tuf-js persists its metadata from synchronous code, and the files are small.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = FILE_MODE): void {
+  mkdirSync(dirname(path), { recursive: true, mode: DIR_MODE });
   removeStaleTemps(path);
   const tmp = tempSibling(path);
   const fd = openSync(tmp, 'wx', mode);

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { FILE_MODE } from '../common/file-modes.js';
 import { encodeSetFlags } from './attribute-flags.js';
 import { newGpt, type GptEntry } from './format.js';
 import { writeGpt } from './io.js';
@@ -66,7 +67,7 @@ export async function createBottlerocketDiskImage(path: string, sizes: Bottleroc
     next += p.sectors;
   });
 
-  const fd = fs.openSync(path, 'w');
+  const fd = fs.openSync(path, 'w', FILE_MODE);
   try {
     fs.ftruncateSync(fd, diskSectors * SECTOR);
     fs.writeSync(fd, protectiveMbr(diskSectors, SECTOR), 0, SECTOR, 0);

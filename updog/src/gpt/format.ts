@@ -94,7 +94,7 @@ function headerCrc(sector: Buffer, headerSize: number): number {
 
 /** Decodes and checks (signature, size, CRC, own LBA, geometry) one header sector. */
 export function decodeHeader(sector: Buffer, expectedLba: number, diskSectors: number): GptHeader {
-  if (sector.toString('latin1', 0, 8) !== GPT_SIGNATURE) throw new GptFormatError(`no GPT signature at LBA ${expectedLba}`);
+  if (sector.length < GPT_HEADER_SIZE || sector.toString('latin1', 0, 8) !== GPT_SIGNATURE) throw new GptFormatError(`no GPT signature at LBA ${expectedLba}`);
   const headerSize = sector.readUInt32LE(12);
   if (headerSize < GPT_HEADER_SIZE || headerSize > sector.length) {
     throw new GptFormatError(`header at LBA ${expectedLba} has invalid size ${headerSize}`);
@@ -121,9 +121,19 @@ export function decodeHeader(sector: Buffer, expectedLba: number, diskSectors: n
   return header;
 }
 
+/**
+ * Every LBA a header names must fit the disk and the standard layout, as `sgdisk -v` checks it: the
+ * primary header at LBA 1 and the backup at the last LBA, each naming the other; each copy's
+ * entry array between its header and the usable area; room on both sides of the usable area for
+ * both entry arrays (a damaged copy is rebuilt where sgdisk rebuilds it: the primary array at
+ * LBA 2, the backup array right after the last usable LBA). A header that names anything else
+ * is not trusted, so nothing is ever written where it points.
+ */
 function checkHeaderGeometry(h: GptHeader, expectedLba: number, sectorSize: number, diskSectors: number): void {
   const where = `header at LBA ${expectedLba}`;
+  const lastLba = diskSectors - 1;
   if (h.myLba !== expectedLba) throw new GptFormatError(`${where} claims to be at LBA ${h.myLba}`);
+  if (h.revision !== GPT_REVISION_1_0) throw new GptFormatError(`${where} has unsupported revision ${hex32(h.revision)}`);
   if (h.entrySize < DEFAULT_ENTRY_SIZE || h.entrySize % 8 !== 0) throw new GptFormatError(`${where} has invalid entry size ${h.entrySize}`);
   if (h.entryCount === 0 || h.entryCount * h.entrySize > MAX_ENTRIES_BYTES) {
     throw new GptFormatError(`${where} has invalid entry count ${h.entryCount}`);
@@ -131,11 +141,22 @@ function checkHeaderGeometry(h: GptHeader, expectedLba: number, sectorSize: numb
   if (h.firstUsableLba > h.lastUsableLba || h.lastUsableLba >= diskSectors) {
     throw new GptFormatError(`${where} has invalid usable range ${h.firstUsableLba}-${h.lastUsableLba} on a disk of ${diskSectors} sectors`);
   }
-  if (h.alternateLba === 0 || h.alternateLba >= diskSectors) throw new GptFormatError(`${where} has invalid alternate LBA ${h.alternateLba}`);
-  const entriesEnd = h.entriesLba + entriesSectors(h, sectorSize); // exclusive
-  const overlapsUsable = h.entriesLba <= h.lastUsableLba && entriesEnd > h.firstUsableLba;
-  if (h.entriesLba < 2 || entriesEnd > diskSectors || overlapsUsable || (h.entriesLba <= h.myLba && entriesEnd > h.myLba)) {
-    throw new GptFormatError(`${where} has an entry array at LBA ${h.entriesLba} that overlaps other data or the disk end`);
+  const primary = expectedLba === 1;
+  const expectedAlternate = primary ? lastLba : 1;
+  if (h.alternateLba !== expectedAlternate) {
+    throw new GptFormatError(
+      `${where} names LBA ${h.alternateLba} as the ${primary ? 'backup' : 'primary'} header's, not LBA ${expectedAlternate}${primary ? ' (the last LBA of the disk)' : ''}`,
+    );
+  }
+  const arraySectors = entriesSectors(h, sectorSize);
+  if (h.firstUsableLba < 2 + arraySectors || h.lastUsableLba + arraySectors >= lastLba) {
+    throw new GptFormatError(
+      `${where} has a usable range ${h.firstUsableLba}-${h.lastUsableLba} that leaves no room for ${arraySectors}-sector entry arrays on a disk of ${diskSectors} sectors`,
+    );
+  }
+  const [low, high] = primary ? [2, h.firstUsableLba] : [h.lastUsableLba + 1, lastLba]; // the array must fit in [low, high)
+  if (h.entriesLba < low || h.entriesLba + arraySectors > high) {
+    throw new GptFormatError(`${where} has an entry array at LBA ${h.entriesLba} outside LBA ${low}-${high - 1}, between the header and the usable range`);
   }
 }
 
@@ -244,9 +265,15 @@ export function encodeGpt(gpt: Gpt): EncodedGpt {
   return { entries, primaryHeader, backupHeader };
 }
 
+/** Fields both headers must agree on: a table whose copies disagree on them has no right answer. */
+const MIRRORED_FIELDS = ['firstUsableLba', 'lastUsableLba', 'diskGuid', 'entryCount', 'entrySize'] as const;
+
 /**
- * Builds the table from the copies that decoded. The primary wins when both are valid (a write
- * interrupted between the two copies leaves the backup newer; the next write makes them equal).
+ * Builds the table from the copies that decoded (each already checked against the disk size by
+ * `decodeHeader`). The primary wins when both are valid (a write interrupted between the two
+ * copies leaves the backup newer; the next write makes them equal), but only if the headers agree
+ * on the layout. A missing copy is rebuilt where sgdisk rebuilds it: the primary's entry array
+ * at LBA 2, the backup's right after the last usable LBA.
  */
 export function combineCopies(
   copies: { primary?: { header: GptHeader; entries: GptEntry[] }; backup?: { header: GptHeader; entries: GptEntry[] } },
@@ -254,8 +281,17 @@ export function combineCopies(
   diskSectors: number,
 ): Gpt {
   const { primary, backup } = copies;
+  if (primary && backup) {
+    for (const field of MIRRORED_FIELDS) {
+      if (primary.header[field] !== backup.header[field]) {
+        throw new GptFormatError(
+          `the primary and backup headers disagree on ${field} (${primary.header[field]} and ${backup.header[field]}), so neither can be trusted`,
+        );
+      }
+    }
+  }
   if (primary) {
-    const backupEntriesLba = backup?.header.entriesLba ?? primary.header.alternateLba - entriesSectors(primary.header, sectorSize);
+    const backupEntriesLba = backup?.header.entriesLba ?? primary.header.lastUsableLba + 1;
     return { sectorSize, diskSectors, header: primary.header, backupEntriesLba, entries: primary.entries };
   }
   if (backup) {
@@ -263,6 +299,23 @@ export function combineCopies(
     return { sectorSize, diskSectors, header, backupEntriesLba: backup.header.entriesLba, entries: backup.entries };
   }
   throw new Error('combineCopies needs at least one valid copy');
+}
+
+/**
+ * Why `gpt` must not be written to a disk of `diskSectors` sectors, or undefined when it may: the
+ * same rules `decodeHeader` and `decodeEntries` apply when reading, checked on what is about to
+ * be written, so no caller can make a write land inside the usable area.
+ */
+export function layoutProblem(gpt: Gpt, diskSectors: number, encoded: EncodedGpt = encodeGpt(gpt)): string | undefined {
+  try {
+    const primary = decodeHeader(encoded.primaryHeader, 1, diskSectors);
+    decodeHeader(encoded.backupHeader, diskSectors - 1, diskSectors);
+    checkEntriesLayout(gpt.entries, primary);
+  } catch (err) {
+    if (err instanceof GptFormatError) return err.message;
+    throw err;
+  }
+  return undefined;
 }
 
 function hex32(n: number): string {

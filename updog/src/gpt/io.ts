@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { UserError } from '../common/errors.js';
 import { diskSizeBytes } from './block-device.js';
-import { combineCopies, decodeEntries, decodeHeader, encodeGpt, entriesSectors, GptFormatError, type Gpt, type GptEntry, type GptHeader } from './format.js';
+import { combineCopies, decodeEntries, decodeHeader, encodeGpt, GptFormatError, layoutProblem, type Gpt, type GptEntry, type GptHeader } from './format.js';
 
 /** A path, or a file descriptor the caller opened (read-write for `writeGpt`). */
 export type DiskTarget = string | number;
@@ -15,27 +15,65 @@ export interface GptReadResult {
   gpt: Gpt;
   /** Set when the primary copy is unusable (the table came from the backup). */
   primaryProblem?: string;
-  /** Set when the backup copy is unusable. */
+  /** Set when the backup copy is unusable, or older than the primary (an interrupted write). */
   backupProblem?: string;
 }
 
-/** The disk holds no usable GPT (both copies damaged, or none at all). */
+/** The disk holds no usable GPT (both copies damaged, or none at all), or is no disk at all. */
 export class GptError extends UserError {}
 
 const SECTOR_SIZES = [512, 4096] as const;
 
-function withFd<T>(target: DiskTarget, flags: string, fn: (fd: number, name: string) => T): T {
-  if (typeof target === 'number') return fn(target, `fd ${target}`);
+/**
+ * Refuses anything but a regular file or a block device before opening it: opening a FIFO would
+ * block, and a character device or directory is no disk. (The open itself is non-blocking and
+ * checked again, in case the path is replaced in between.)
+ */
+function checkDiskKind(stat: fs.Stats | fs.BigIntStats, path: string): void {
+  if (stat.isFile() || stat.isBlockDevice()) return;
+  const kind = stat.isDirectory()
+    ? 'a directory'
+    : stat.isFIFO()
+      ? 'a FIFO'
+      : stat.isCharacterDevice()
+        ? 'a character device'
+        : stat.isSocket()
+          ? 'a socket'
+          : 'not a file';
+  throw new GptError(`disk ${path} is ${kind}, not a disk image file or block device`);
+}
+
+function openDisk(path: string, flags: number): number {
   let fd: number;
   try {
-    fd = fs.openSync(target, flags);
+    checkDiskKind(fs.statSync(path), path);
+    fd = fs.openSync(path, flags | fs.constants.O_NONBLOCK);
   } catch (err) {
-    throw new GptError(`cannot open disk ${target}: ${(err as Error).message}`, { cause: err });
+    if (err instanceof GptError) throw err;
+    throw new GptError(`cannot open disk ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    return fn(fd, target);
-  } finally {
+    checkDiskKind(fs.fstatSync(fd), path);
+  } catch (err) {
     fs.closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** Runs `fn` on the open disk; an I/O error (EIO on a failing device, ...) becomes one line naming the disk. */
+function withFd<T>(target: DiskTarget, flags: number, fn: (fd: number, name: string) => T): T {
+  const name = typeof target === 'number' ? `fd ${target}` : target;
+  const fd = typeof target === 'number' ? target : openDisk(target, flags);
+  try {
+    return fn(fd, name);
+  } catch (err) {
+    if (typeof (err as NodeJS.ErrnoException).syscall === 'string') {
+      throw new GptError(`I/O error on disk ${name}: ${(err as Error).message}`, { cause: err });
+    }
+    throw err;
+  } finally {
+    if (typeof target !== 'number') fs.closeSync(fd);
   }
 }
 
@@ -57,68 +95,76 @@ function writeAt(fd: number, offset: number, data: Buffer): void {
 
 type Copy = { header: GptHeader; entries: GptEntry[] };
 
-function readHeader(fd: number, lba: number, sectorSize: number, diskSectors: number): GptHeader {
-  return decodeHeader(readAt(fd, lba * sectorSize, sectorSize), lba, diskSectors);
+function readCopy(fd: number, lba: number, sectorSize: number, diskSectors: number): Copy {
+  const header = decodeHeader(readAt(fd, lba * sectorSize, sectorSize), lba, diskSectors);
+  return { header, entries: decodeEntries(readAt(fd, header.entriesLba * sectorSize, header.entryCount * header.entrySize), header) };
 }
 
-function readCopy(fd: number, header: GptHeader): Copy {
-  return { header, entries: decodeEntries(readAt(fd, header.entriesLba * header.raw.length, header.entryCount * header.entrySize), header) };
-}
-
-/** Runs `read`, turning a format problem (or a short read past the end) into its message. */
+/** Runs `read`, turning a format problem into its message. */
 function attempt<T>(read: () => T): T | string {
   try {
     return read();
   } catch (err) {
-    if (err instanceof GptFormatError || err instanceof RangeError) return err.message;
+    if (err instanceof GptFormatError) return err.message;
     throw err;
   }
 }
 
-/** Reads the GPT, from the backup copy when the primary is damaged; throws `GptError` when neither is usable. */
+/**
+ * Reads the GPT, from the backup copy when the primary is damaged; throws `GptError` when neither
+ * is usable or they contradict each other. The backup is read at the disk's last LBA, never where
+ * a header says. Reading never writes: callers that change the table repair it by writing it.
+ */
 export function readGpt(target: DiskTarget, options: { sysRoot?: string } = {}): GptReadResult {
-  return withFd(target, 'r', (fd, name) => {
-    const diskBytes = diskSizeBytes(fd, options.sysRoot);
+  return withFd(target, fs.constants.O_RDONLY, (fd, name) => {
+    const diskBytes = diskSize(fd, name, options.sysRoot);
     const problems: string[] = [];
     for (const sectorSize of SECTOR_SIZES) {
       const diskSectors = Math.floor(diskBytes / sectorSize);
       if (diskSectors < 4) continue;
-      const primaryHeader = attempt(() => readHeader(fd, 1, sectorSize, diskSectors));
-      const primary = typeof primaryHeader === 'string' ? primaryHeader : attempt(() => readCopy(fd, primaryHeader));
-      // The backup is where an intact primary header says, else where it belongs: the last sector.
-      const backupLba = typeof primaryHeader === 'string' ? diskSectors - 1 : primaryHeader.alternateLba;
-      const backup = attempt(() => readCopy(fd, readHeader(fd, backupLba, sectorSize, diskSectors)));
+      const primary = attempt(() => readCopy(fd, 1, sectorSize, diskSectors));
+      const backup = attempt(() => readCopy(fd, diskSectors - 1, sectorSize, diskSectors));
       if (typeof primary !== 'string' || typeof backup !== 'string') {
-        const gpt = combineCopies(
-          { primary: typeof primary === 'string' ? undefined : primary, backup: typeof backup === 'string' ? undefined : backup },
-          sectorSize,
-          diskSectors,
-        );
+        const copies = { ...(typeof primary === 'string' ? {} : { primary }), ...(typeof backup === 'string' ? {} : { backup }) };
+        const gpt = attempt(() => combineCopies(copies, sectorSize, diskSectors));
+        if (typeof gpt === 'string') throw new GptError(`refusing the GPT on ${name}: ${gpt}. Check it with \`sgdisk -v\` and repair it.`);
         const result: GptReadResult = { gpt };
         if (typeof primary === 'string') result.primaryProblem = primary;
         if (typeof backup === 'string') result.backupProblem = backup;
+        else if (typeof primary !== 'string' && primary.header.raw.readUInt32LE(88) !== backup.header.raw.readUInt32LE(88)) {
+          result.backupProblem = 'backup entry array differs from the primary (an interrupted write)';
+        }
         return result;
       }
       problems.push(`${sectorSize}-byte sectors: primary: ${primary}; backup: ${backup}`);
     }
     throw new GptError(
-      `no usable GPT on ${name} (${problems.join(' | ')}); refusing to touch it. Restore the partition table (e.g. \`sgdisk --load-backup\`) and retry.`,
+      `no usable GPT on ${name} (${problems.join(' | ')}); refusing to touch it. Restore the partition table (\`sgdisk -v\` shows what is wrong; \`sgdisk -e\` moves the backup of a grown disk to its end) and retry.`,
     );
   });
+}
+
+function diskSize(fd: number, name: string, sysRoot: string | undefined): number {
+  try {
+    return diskSizeBytes(fd, sysRoot);
+  } catch (err) {
+    throw new GptError(`cannot tell the size of disk ${name}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**
  * Writes both copies of `gpt`: backup entry array and header, fsync, then primary entry array and
  * header, fsync. A crash in between leaves one complete copy (the old primary or the new backup).
+ * Refuses, writing nothing, a table whose copies would not sit where they belong on this disk
+ * (measured here, whatever `gpt` says) or would reach into the usable area.
  */
 export function writeGpt(target: DiskTarget, gpt: Gpt): void {
   const { sectorSize, header } = gpt;
-  const arraySectors = entriesSectors(header, sectorSize);
-  if (gpt.backupEntriesLba + arraySectors > header.alternateLba || header.entriesLba + arraySectors > header.firstUsableLba) {
-    throw new Error('GPT entry arrays overlap their headers or the usable area');
-  }
-  const encoded = encodeGpt(gpt);
-  withFd(target, 'r+', (fd) => {
+  withFd(target, fs.constants.O_RDWR, (fd, name) => {
+    const diskSectors = Math.floor(diskSize(fd, name, undefined) / sectorSize);
+    const encoded = encodeGpt(gpt);
+    const problem = gpt.diskSectors === diskSectors ? layoutProblem(gpt, diskSectors, encoded) : `the table is for ${gpt.diskSectors} sectors, the disk has ${diskSectors}`;
+    if (problem !== undefined) throw new GptError(`refusing to write the GPT on ${name}: ${problem}`);
     writeAt(fd, gpt.backupEntriesLba * sectorSize, encoded.entries);
     writeAt(fd, header.alternateLba * sectorSize, encoded.backupHeader);
     fs.fsyncSync(fd);

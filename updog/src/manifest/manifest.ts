@@ -44,8 +44,18 @@ export class ManifestError extends UserError {
 const U32_MAX = 0xffff_ffff;
 const MIGRATION_KEY = /^\(([^,\s]+), *([^,\s]+)\)$/;
 
+/**
+ * Largest manifest.json accepted, in UTF-8 bytes: over 100,000 updates with a few waves each,
+ * hundreds of times what a repository carries, yet a bound on what a parse may cost.
+ */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
 /** Parses manifest.json (DESIGN.md section 2). Unknown keys are ignored; anything else wrong throws. */
 export function parseManifest(json: string): Manifest {
+  // counting bytes only when it matters: a UTF-16 unit is at most 3 UTF-8 bytes
+  if (json.length > MAX_MANIFEST_BYTES || (json.length * 3 > MAX_MANIFEST_BYTES && Buffer.byteLength(json) > MAX_MANIFEST_BYTES)) {
+    throw new ManifestError(`it is ${Buffer.byteLength(json)} bytes, more than the limit of ${MAX_MANIFEST_BYTES} (64 MiB)`);
+  }
   let doc: unknown;
   try {
     doc = parseJsonRejectingDuplicates(json);

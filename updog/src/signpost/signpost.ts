@@ -3,9 +3,10 @@
  * the flag bits, and rewrites both GPT copies (backup first, fsync) before returning.
  */
 import type { Logger } from '../common/log.js';
-import { readGpt, writeGpt, type GptReadResult } from '../gpt/io.js';
+import { writeGpt } from '../gpt/io.js';
+import { isDamaged, readLayout } from '../partitions/disk-layout.js';
 import { resolveActiveSet, type ActiveSetSource } from '../partitions/active-set.js';
-import { findPartitionSets, otherSet, type Partition, type PartitionSet, type PartitionSets, type SetName } from '../partitions/partition-sets.js';
+import { otherSet, type Partition, type PartitionSet, type PartitionSets, type SetName } from '../partitions/partition-sets.js';
 import { choosePartition } from '../boot/gptprio.js';
 import {
   cancelUpgrade,
@@ -51,11 +52,9 @@ export class Signpost {
     private readonly logger: Logger | undefined,
   ) {}
 
-  /** Reads the disk's layout and resolves the active set; repairs a damaged GPT copy from the good one. */
+  /** Reads the disk's layout and resolves the active set. Writes nothing. */
   static async open(options: SignpostOptions): Promise<Signpost> {
-    const read = readGpt(options.disk);
-    repairIfDamaged(options.disk, read, options.logger);
-    const sets = findPartitionSets(read.gpt);
+    const { sets } = readLayout(options.disk);
     const active = resolveActiveSet(options.activeSet, sets, options.disk);
     return new Signpost(options.disk, active, sets, options.logger);
   }
@@ -76,10 +75,17 @@ export class Signpost {
     return this.sets.private;
   }
 
+  /** Read-only: a damaged GPT copy is reported in the log and left for the next change to repair. */
   async status(): Promise<SignpostStatus> {
-    const { gpt } = readGpt(this.disk);
-    this.sets = findPartitionSets(gpt);
-    return this.describe(readSignpostFlags(gpt, this.sets));
+    const { read, sets } = readLayout(this.disk);
+    this.sets = sets;
+    if (isDamaged(read)) {
+      this.logger?.warn(
+        { disk: this.disk, primaryProblem: read.primaryProblem, backupProblem: read.backupProblem },
+        'damaged GPT copy; not repaired by a read-only command (the next flag change rewrites both copies)',
+      );
+    }
+    return this.describe(readSignpostFlags(read.gpt, this.sets));
   }
 
   async hasBootEverSucceeded(): Promise<boolean> {
@@ -111,12 +117,15 @@ export class Signpost {
   }
 
   private async apply(name: string, transition: Transition): Promise<SignpostStatus> {
-    const read = readGpt(this.disk);
-    this.sets = findPartitionSets(read.gpt);
+    const { read, sets } = readLayout(this.disk);
+    this.sets = sets;
     const before = readSignpostFlags(read.gpt, this.sets);
     const after = transition(before, this.activeSet);
     writeSignpostFlags(read.gpt, this.sets, after);
-    writeGpt(this.disk, read.gpt);
+    if (isDamaged(read)) {
+      this.logger?.warn({ disk: this.disk, primaryProblem: read.primaryProblem, backupProblem: read.backupProblem }, 'repairing damaged GPT copy');
+    }
+    writeGpt(this.disk, read.gpt); // both copies: this is also the repair
     this.logger?.info({ disk: this.disk, active: this.activeSet, before, after }, `signpost ${name}`);
     return this.describe(after);
   }
@@ -142,10 +151,4 @@ export class Signpost {
       nextBoot: next === undefined ? null : next.index === this.sets.A.boot.index ? 'A' : 'B',
     };
   }
-}
-
-function repairIfDamaged(disk: string, read: GptReadResult, logger: Logger | undefined): void {
-  if (read.primaryProblem === undefined && read.backupProblem === undefined) return;
-  logger?.warn({ disk, primaryProblem: read.primaryProblem, backupProblem: read.backupProblem }, 'repairing damaged GPT copy');
-  writeGpt(disk, read.gpt);
 }

@@ -5,6 +5,7 @@ import type { TargetFile } from '@tufjs/models';
 import type { HostContext } from '../config/host-context.js';
 import { writeFileAtomic } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
+import { checkOnlyOwnerWrites, DIR_MODE } from '../common/file-modes.js';
 import type { Logger } from '../common/log.js';
 import { parseManifest, type Manifest } from '../manifest/manifest.js';
 import { createDispatcher } from './dispatcher.js';
@@ -108,12 +109,15 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
  */
 function seedMetadataCache(cacheDir: string, rootJson: string, logger: Logger): void {
   try {
-    mkdirSync(cacheDir, { recursive: true });
+    mkdirSync(cacheDir, { recursive: true, mode: DIR_MODE });
   } catch (err) {
     throw new UserError(`cannot create the metadata cache ${cacheDir}: ${(err as Error).message}`, { cause: err });
   }
+  // whoever can write here can replace the root updog trusts
+  checkOnlyOwnerWrites(cacheDir, 'the metadata cache');
   const cachedRoot = join(cacheDir, 'root.json');
   if (existsSync(cachedRoot)) {
+    checkOnlyOwnerWrites(cachedRoot, 'the cached TUF root');
     if (readRootSigned(cachedRoot) !== undefined) return;
     logger.warn({ cachedRoot, rootJson }, 'cached TUF root is unreadable; starting again from the shipped root');
   }

@@ -1,10 +1,12 @@
 /**
  * The cross-process update lock: a file holding the owner's pid and process start time, created
- * exclusively. A lock whose owner is gone (crash, SIGKILL, reboot) is taken over; the start
+ * atomically with that content. A lock whose owner is gone (crash, SIGKILL, reboot) is taken over; the start
  * time keeps a recycled pid from looking like the old owner.
  */
 import fs from 'node:fs';
+import { removeStaleTemps, tempSibling } from '../common/durable-file.js';
 import { ExitCode, UserError } from '../common/errors.js';
+import { FILE_MODE } from '../common/file-modes.js';
 
 export const DEFAULT_LOCK_FILE = '/run/updog.lock';
 
@@ -38,20 +40,31 @@ function acquire(lockPath: string, me: LockOwner): void {
   throw new UserError(`could not take the update lock ${lockPath}: it keeps changing hands; retry`, { exitCode: ExitCode.Busy });
 }
 
+/**
+ * Creates the lock with its owner already in it: the owner is written to a private temp file that
+ * is then hard-linked to the lock path (link fails if the lock exists). A lock file is never seen
+ * empty, so no process can take a lock being created for a stale one.
+ */
 function tryCreate(lockPath: string, me: LockOwner): boolean {
-  let fd: number;
+  const fail = (err: unknown): never => {
+    throw new UserError(`cannot create the update lock ${lockPath}: ${(err as Error).message} (set --lock-file or UPDOG_LOCK_FILE)`, { cause: err });
+  };
+  const temp = tempSibling(lockPath);
   try {
-    fd = fs.openSync(lockPath, 'wx', 0o644);
+    removeStaleTemps(lockPath);
+    fs.writeFileSync(temp, `${JSON.stringify(me)}\n`, { flag: 'wx', mode: FILE_MODE });
+  } catch (err) {
+    fail(err);
+  }
+  try {
+    fs.linkSync(temp, lockPath);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new UserError(`cannot create the update lock ${lockPath}: ${(err as Error).message} (set --lock-file or UPDOG_LOCK_FILE)`, { cause: err });
-  }
-  try {
-    fs.writeFileSync(fd, `${JSON.stringify(me)}\n`);
+    return fail(err);
   } finally {
-    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
   }
-  return true;
 }
 
 /**

@@ -13,6 +13,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { syncPath } from '../common/durable-file.js';
 import { UserError } from '../common/errors.js';
+import { DIR_MODE, FILE_MODE } from '../common/file-modes.js';
 import type { Logger } from '../common/log.js';
 import { downloadTarget, verifyTargetBytes } from '../install/verified-download.js';
 import type { DownloadContext } from '../net/bounded-download.js';
@@ -89,7 +90,7 @@ function storedTargetName(target: Pick<TargetLocation, 'name' | 'sha256'>, consi
  * removed (files completed before it stay: each is whole and verified).
  */
 export async function fetchMigrations(o: FetchMigrationsOptions): Promise<FetchedMigration[]> {
-  const created = await mkdir(o.dir, { recursive: true }).catch((err: Error) => {
+  const created = await mkdir(o.dir, { recursive: true, mode: DIR_MODE }).catch((err: Error) => {
     throw new MigrationError(`cannot create the migrations directory ${o.dir}: ${err.message}`, { cause: err });
   });
   // new directories, durably: each one's entry lives in its parent
@@ -142,7 +143,7 @@ async function holdsTarget(file: string, target: TargetLocation): Promise<boolea
 
 async function downloadAtomically(target: TargetLocation, file: string, dir: string, download: DownloadContext): Promise<void> {
   const temp = join(dir, `${PARTIAL_PREFIX}${randomBytes(6).toString('hex')}`);
-  const out = await open(temp, 'wx');
+  const out = await open(temp, 'wx', FILE_MODE);
   try {
     for await (const chunk of verifyTargetBytes(downloadTarget(target, download), target)) await out.write(chunk);
     await out.sync();

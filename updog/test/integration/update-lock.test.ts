@@ -58,6 +58,49 @@ describe('withUpdateLock', () => {
     }
   });
 
+  it('excludes concurrent processes: taking it is atomic, a lock being created is never taken for a stale one', async () => {
+    // Each process takes the lock 150 times; inside, it creates a marker file exclusively and checks
+    // that the lock file holds its own pid. Two holders at once would fail one of these.
+    const lockModule = new URL('../../../dist/updog/src/update/lock.js', import.meta.url).href;
+    const script = `
+      import fs from 'node:fs';
+      const { withUpdateLock } = await import(${JSON.stringify(lockModule)});
+      const [lock, marker] = process.argv.slice(1);
+      let held = 0;
+      for (let round = 0; round < 150; round++) {
+        try {
+          await withUpdateLock(lock, async () => {
+            fs.closeSync(fs.openSync(marker, 'wx'));
+            if (JSON.parse(fs.readFileSync(lock, 'utf8')).pid !== process.pid) throw new Error('lock file names another owner');
+            await new Promise((r) => setImmediate(r));
+            fs.rmSync(marker);
+            held++;
+          });
+        } catch (err) {
+          if (err.exitCode !== 3) { console.error(err.message); process.exit(1); }
+        }
+      }
+      process.stdout.write(String(held));
+    `;
+    const marker = join(dir.path, 'inside');
+    const runs = await Promise.all(
+      [0, 1, 2, 3].map(
+        () =>
+          new Promise<{ code: number | null; out: string; err: string }>((done) => {
+            const child = spawn(process.execPath, ['--input-type=module', '-e', script, lock, marker], { stdio: ['ignore', 'pipe', 'pipe'] });
+            let out = '';
+            let err = '';
+            child.stdout.on('data', (d: Buffer) => (out += d));
+            child.stderr.on('data', (d: Buffer) => (err += d));
+            child.on('close', (code) => done({ code, out, err }));
+          }),
+      ),
+    );
+    expect(runs.map((r) => [r.code, r.err])).toEqual([[0, ''], [0, ''], [0, ''], [0, '']]);
+    expect(runs.reduce((n, r) => n + Number(r.out), 0)).toBeGreaterThan(0);
+    expect(fs.readdirSync(dir.path)).toEqual([]); // no lock, no marker, no temp files
+  });
+
   it('says how to fix an unwritable lock location', async () => {
     const err = await failure(withUpdateLock(join(dir.path, 'missing', 'updog.lock'), async () => 'no'));
     expect(err.message).toMatch(/cannot create the update lock .*missing\/updog\.lock: ENOENT.*\(set --lock-file or UPDOG_LOCK_FILE\)$/);

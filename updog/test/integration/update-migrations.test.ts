@@ -21,6 +21,8 @@ import {
   setRootVersion,
   signRoot,
 } from '@updog-ts/tuf-repo-tools';
+import { emptyStatus } from '../../src/api/state-rules.js';
+import { saveStatus } from '../../src/api/status-store.js';
 import { parseManifest, type Migration } from '../../src/manifest/manifest.js';
 import { migrationPath } from '../../src/selection/selection.js';
 import { startServe } from '../helpers/serve-process.js';
@@ -376,5 +378,76 @@ describe('a migration chain with a gap', () => {
     expect(down.code).toBe(1);
     expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
     expect(fs.existsSync(dir)).toBe(false);
+  });
+});
+
+describe('file modes', () => {
+  /** Every directory and file under `root` (relative path -> octal mode), sorted. */
+  function modes(root: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const walk = (rel: string): void => {
+      for (const name of fs.readdirSync(join(root, rel)).sort()) {
+        const path = join(rel, name);
+        const stat = fs.statSync(join(root, path));
+        out[`${path}${stat.isDirectory() ? '/' : ''}`] = (stat.mode & 0o7777).toString(8).padStart(4, '0');
+        if (stat.isDirectory()) walk(path);
+      }
+    };
+    walk('');
+    return out;
+  }
+
+  it('under umask 000, everything updog creates is 0755 (directories) or 0644 (files); a metadata cache others can write is refused', async () => {
+    const f = await fixture();
+    await publishWithMigrations(f, [{ version: '1.1.0' }], MIGRATIONS.slice(0, 1), MIGRATION_FILES);
+    const created = join(f.dir.path, 'created'); // everything updog makes goes under here
+    const env = {
+      UPDOG_METADATA_CACHE: join(created, 'var/lib/updog/metadata'),
+      UPDOG_MIGRATIONS_DIR: join(created, 'var/lib/bottlerocket-migrations'),
+      UPDOG_LOCK_FILE: join(created, 'updog.lock'),
+    };
+    fs.mkdirSync(created);
+    const umask = process.umask(0o000);
+    try {
+      const run = await f.run(['update', '--log-level', 'warn'], env);
+      expect([run.code, run.stderr]).toEqual([0, '']);
+      await saveStatus(join(created, 'run/updog/status.json'), emptyStatus()); // what `updog serve` keeps
+    } finally {
+      process.umask(umask);
+    }
+    const listing = modes(created);
+    console.log(`modes under umask 000:\n${Object.entries(listing).map(([p, m]) => `  ${m} ${p}`).join('\n')}`);
+    expect(listing).toEqual({
+      'run/': '0755',
+      'run/updog/': '0755',
+      'run/updog/status.json': '0644',
+      'var/': '0755',
+      'var/lib/': '0755',
+      'var/lib/bottlerocket-migrations/': '0755',
+      'var/lib/bottlerocket-migrations/migrate_v1.1.0_a.lz4': '0644',
+      'var/lib/bottlerocket-migrations/migrate_v1.1.0_b.lz4': '0644',
+      'var/lib/updog/': '0755',
+      'var/lib/updog/metadata/': '0755',
+      'var/lib/updog/metadata/root.json': '0644',
+      'var/lib/updog/metadata/snapshot.json': '0644',
+      'var/lib/updog/metadata/targets.json': '0644',
+      'var/lib/updog/metadata/timestamp.json': '0644',
+    });
+
+    // a cache (or cached root) another user could write to is not used
+    const cache = env.UPDOG_METADATA_CACHE;
+    fs.chmodSync(join(cache, 'root.json'), 0o666);
+    const rootWritable = await f.run(['check-update'], env);
+    expect([rootWritable.code, rootWritable.stderr]).toEqual([
+      1,
+      `updog: error: refusing the cached TUF root ${cache}/root.json: it is writable by other users (mode 0666), who could replace what updog trusts; run chmod go-w ${cache}/root.json\n`,
+    ]);
+    fs.chmodSync(join(cache, 'root.json'), 0o644);
+    fs.chmodSync(cache, 0o777);
+    const dirWritable = await f.run(['check-update'], env);
+    expect([dirWritable.code, dirWritable.stderr]).toEqual([
+      1,
+      `updog: error: refusing the metadata cache ${cache}: it is writable by other users (mode 0777), who could replace what updog trusts; run chmod go-w ${cache}\n`,
+    ]);
   });
 });

@@ -110,6 +110,37 @@ describe('GPT codec', () => {
     expect(encodeGpt(combined).primaryHeader).toEqual(encodeGpt(gpt).primaryHeader);
   });
 
+  it('rebuilds a missing backup where sgdisk does (array right after the last usable LBA) and refuses copies that disagree', () => {
+    const gpt = sampleGpt();
+    gpt.header.lastUsableLba = 8000; // a gap before the backup array
+    const { primary, backup, entries } = decodeBoth({ ...gpt, backupEntriesLba: 8100 });
+    expect(combineCopies({ primary: { header: primary, entries } }, 512, 8192).backupEntriesLba).toBe(8001);
+    expect(combineCopies({ primary: { header: primary, entries }, backup: { header: backup, entries } }, 512, 8192).backupEntriesLba).toBe(8100);
+    const otherGuid = { ...backup, diskGuid: '11223344-5566-7788-99aa-bbccddeeff01' };
+    expect(() => combineCopies({ primary: { header: primary, entries }, backup: { header: otherGuid, entries } }, 512, 8192)).toThrow(
+      new GptFormatError('the primary and backup headers disagree on diskGuid (11223344-5566-7788-99aa-bbccddeeff00 and 11223344-5566-7788-99aa-bbccddeeff01), so neither can be trusted'),
+    );
+  });
+
+  it('trusts a header only if the LBAs it names fit the disk and the standard layout', () => {
+    const { enc } = decodeBoth(sampleGpt());
+    const withField = (header: Buffer, offset: number, value: bigint | number, width: 4 | 8 = 8): Buffer => {
+      const h = Buffer.from(header);
+      if (width === 8) h.writeBigUInt64LE(BigInt(value), offset);
+      else h.writeUInt32LE(Number(value), offset);
+      h.writeUInt32LE(0, 16);
+      h.writeUInt32LE(crc32(h.subarray(0, 92)), 16);
+      return h;
+    };
+    expect(() => decodeHeader(withField(enc.primaryHeader, 32, 40), 1, 8192)).toThrow("header at LBA 1 names LBA 40 as the backup header's, not LBA 8191 (the last LBA of the disk)");
+    expect(() => decodeHeader(withField(enc.backupHeader, 32, 2), 8191, 8192)).toThrow("header at LBA 8191 names LBA 2 as the primary header's, not LBA 1");
+    expect(() => decodeHeader(withField(enc.primaryHeader, 72, 8159), 1, 8192)).toThrow('header at LBA 1 has an entry array at LBA 8159 outside LBA 2-33');
+    expect(() => decodeHeader(withField(enc.backupHeader, 72, 2), 8191, 8192)).toThrow('header at LBA 8191 has an entry array at LBA 2 outside LBA 8159-8190');
+    expect(() => decodeHeader(withField(enc.primaryHeader, 40, 20), 1, 8192)).toThrow('has a usable range 20-8158 that leaves no room for 32-sector entry arrays');
+    expect(() => decodeHeader(withField(enc.primaryHeader, 8, 0x10200, 4), 1, 8192)).toThrow('header at LBA 1 has unsupported revision 0x00010200');
+    expect(() => decodeHeader(enc.primaryHeader.subarray(0, 50), 1, 8192)).toThrow('no GPT signature at LBA 1');
+  });
+
   it('handles LBAs above 4 GiB as exact numbers', () => {
     const diskSectors = 2 ** 33; // 4 TiB of 512-byte sectors
     const gpt = newGpt(diskSectors, 512, '11223344-5566-7788-99aa-bbccddeeff00');

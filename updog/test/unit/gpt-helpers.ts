@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { pino, type Logger } from 'pino';
 import { createBottlerocketDiskImage } from '../../src/gpt/bottlerocket-layout.js';
 import type { SetFlags } from '../../src/gpt/attribute-flags.js';
 import { makeFakeImage } from '../../src/boot/fake-image.js';
@@ -60,6 +62,28 @@ export function writeAt(img: string, offset: number, data: Buffer): void {
   const fd = fs.openSync(img, 'r+');
   try {
     fs.writeSync(fd, data, 0, data.length, offset);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A logger whose records (parsed JSON lines) end up in `records`, for asserting on what was logged. */
+export function capturedLogger(): { logger: Logger; records: Array<Record<string, unknown> & { level: number; msg: string }> } {
+  const records: Array<Record<string, unknown> & { level: number; msg: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as (typeof records)[number]) });
+  return { logger, records };
+}
+
+/** Sets the 64-bit header field at `fieldOffset` of the GPT header at `lba` and recomputes the header CRC, as an attacker would. */
+export function setHeaderField(img: string, lba: number, fieldOffset: number, value: bigint): void {
+  const fd = fs.openSync(img, 'r+');
+  try {
+    const sector = Buffer.alloc(512);
+    fs.readSync(fd, sector, 0, 512, lba * 512);
+    sector.writeBigUInt64LE(value, fieldOffset);
+    sector.writeUInt32LE(0, 16);
+    sector.writeUInt32LE(crc32(sector.subarray(0, sector.readUInt32LE(12))), 16);
+    fs.writeSync(fd, sector, 0, 512, lba * 512);
   } finally {
     fs.closeSync(fd);
   }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PARTITION_TYPE } from '../../src/gpt/bottlerocket-layout.js';
-import { encodeGpt } from '../../src/gpt/format.js';
+import { encodeGpt, type Gpt } from '../../src/gpt/format.js';
 import { GptError, readGpt, writeGpt } from '../../src/gpt/io.js';
 import { findPartitionSets } from '../../src/partitions/partition-sets.js';
 import { makeDiskImage, makeTempDir, MIB, removeDir, sgdisk, sgdiskAttributes, sgdiskVerifyOutput, smash, writeAt } from './gpt-helpers.js';
@@ -118,16 +118,15 @@ describe('damaged tables', () => {
     expect(fs.readFileSync(img).equals(pristine)).toBe(true);
   });
 
-  it('finds the backup where the intact primary header points, even on a grown image', async () => {
+  it('refuses a grown image, whose intact primary names a backup short of the disk end, and never reads the backup there', async () => {
     const img = await makeDiskImage(dir);
     const oldBackupLba = lastSector(img) / 512;
     fs.truncateSync(img, fs.statSync(img).size + MIB);
-    smash(img, 2 * 512, 64); // primary entry array; its header still names the backup's LBA
-    const read = readGpt(img);
-    expect(read.primaryProblem).toMatch(/^entry array CRC mismatch at LBA 2/);
-    expect(read.backupProblem).toBeUndefined();
-    expect(read.gpt.header.alternateLba).toBe(oldBackupLba);
-    expect(findPartitionSets(read.gpt).A.boot.label).toBe('BOTTLEROCKET-BOOT-A');
+    const before = fs.readFileSync(img);
+    expect(() => readGpt(img)).toThrow(
+      `512-byte sectors: primary: header at LBA 1 names LBA ${oldBackupLba} as the backup header's, not LBA ${oldBackupLba + 2048} (the last LBA of the disk); backup: no GPT signature at LBA ${oldBackupLba + 2048}`,
+    );
+    expect(fs.readFileSync(img).equals(before)).toBe(true);
   });
 
   it('uses the primary when only the backup is corrupt, and a write repairs the backup', async () => {
@@ -164,6 +163,27 @@ describe('damaged tables', () => {
     fs.writeFileSync(img, Buffer.alloc(MIB));
     expect(() => readGpt(img)).toThrow(/^no usable GPT on .*empty\.img \(512-byte sectors: primary: no GPT signature at LBA 1; backup: no GPT signature at LBA 2047/);
     expect(() => readGpt(path.join(dir, 'missing.img'))).toThrow(/^cannot open disk .*missing\.img: ENOENT/);
+  });
+});
+
+describe('writeGpt refuses, writing nothing, a table whose copies would not sit where they belong', () => {
+  it('whatever the caller computed: backup header or array inside the usable area, primary array into it, a grown disk, overlapping partitions', async () => {
+    const img = await makeDiskImage(dir); // 22528 sectors, usable 34-22494, ROOT-A 4096-8191
+    const before = fs.readFileSync(img);
+    const cases: Array<[string, (gpt: Gpt) => void, string]> = [
+      ['backup header inside ROOT-A', (g) => (g.header.alternateLba = 6000), 'header at LBA 1 names LBA 6000 as the backup header\'s, not LBA 22527 (the last LBA of the disk)'],
+      ['backup array inside the usable area', (g) => (g.backupEntriesLba = 22494), 'header at LBA 22527 has an entry array at LBA 22494 outside LBA 22495-22526, between the header and the usable range'],
+      ['primary array into the usable area', (g) => (g.header.entriesLba = 3), 'header at LBA 1 has an entry array at LBA 3 outside LBA 2-33, between the header and the usable range'],
+      ['usable range over the backup array', (g) => (g.header.lastUsableLba = 22500), 'header at LBA 1 has a usable range 34-22500 that leaves no room for 32-sector entry arrays on a disk of 22528 sectors'],
+      ['overlapping partitions', (g) => (g.entries[1]!.firstLba = 4000), 'partitions 1 and 2 overlap'],
+      ['a table for another disk size', (g) => (g.diskSectors = 30000), 'the table is for 30000 sectors, the disk has 22528'],
+    ];
+    for (const [what, change, problem] of cases) {
+      const { gpt } = readGpt(img);
+      change(gpt);
+      expect(() => writeGpt(img, gpt), what).toThrow(new GptError(`refusing to write the GPT on ${img}: ${problem}`));
+      expect(fs.readFileSync(img).equals(before), what).toBe(true);
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ManifestError, parseManifest, serializeManifest, type Manifest } from '../../src/manifest/manifest.js';
+import { ManifestError, MAX_MANIFEST_BYTES, parseManifest, serializeManifest, type Manifest } from '../../src/manifest/manifest.js';
+import { JsonSyntaxError, parseJsonRejectingDuplicates } from '../../src/manifest/strict-json.js';
 
 const images = { boot: 'b.lz4', root: 'r.lz4', hash: 'h.lz4' };
 
@@ -95,6 +96,40 @@ describe('parseManifest', () => {
     expect(parseError(doc({ arch: 64 }))).toBe('invalid manifest: updates[0].arch must be a string');
     expect(parseError('[]')).toBe('invalid manifest: the manifest must be a JSON object');
     expect(parseError('{"updates": [], "migrations": {}')).toBe("invalid manifest: expected '}' at offset 32");
+  });
+});
+
+describe('parse limits', () => {
+  it('refuses nesting deeper than 64 levels, even 100,000 deep in an unknown field, in one line', () => {
+    const nested = (depth: number) => doc().replace('{"updates"', `{"x":${'['.repeat(depth)}${']'.repeat(depth)},"updates"`);
+    expect(parseManifest(nested(63)).updates).toHaveLength(1); // the top-level object is level 1
+    expect(parseError(nested(64))).toBe('invalid manifest: nesting deeper than 64 levels at offset 68');
+    expect(parseError(nested(100_000))).toBe('invalid manifest: nesting deeper than 64 levels at offset 68');
+    expect(() => parseJsonRejectingDuplicates('[[[1]]]', { maxDepth: 2 })).toThrow(new JsonSyntaxError('nesting deeper than 2 levels at offset 2'));
+    expect(parseJsonRejectingDuplicates('[[[1]]]', { maxDepth: 3 })).toEqual([[[1]]]);
+  });
+
+  it('refuses a manifest over 64 MiB before parsing it, and accepts one at the limit', () => {
+    const text = doc();
+    const atLimit = text + ' '.repeat(MAX_MANIFEST_BYTES - text.length);
+    expect(parseManifest(atLimit).updates).toHaveLength(1);
+    expect(parseError(`${atLimit} `)).toBe(`invalid manifest: it is ${MAX_MANIFEST_BYTES + 1} bytes, more than the limit of 67108864 (64 MiB)`);
+    // counted in UTF-8 bytes, not characters: "é" is two
+    const multiByte = doc({ variant: 'é'.repeat(34_000_000) });
+    expect(multiByte.length).toBeLessThan(MAX_MANIFEST_BYTES);
+    expect(parseError(multiByte)).toBe(`invalid manifest: it is ${Buffer.byteLength(multiByte)} bytes, more than the limit of 67108864 (64 MiB)`);
+  });
+
+  it('decodes keys with escapes before comparing them, and keeps JSON.parse values', () => {
+    expect(() => parseJsonRejectingDuplicates('{"a":1,"\\\\u0061":2}')).not.toThrow(); // the key is backslash u0061
+    expect(() => parseJsonRejectingDuplicates('{"a":1,"\\u0061":2}')).toThrow(new JsonSyntaxError('duplicate key "a" in the top-level object'));
+    expect(() => parseJsonRejectingDuplicates('[{"u":[{"k":1,"k":2}]}]')).toThrow(new JsonSyntaxError('duplicate key "k" in [0].u[0]'));
+    expect(parseJsonRejectingDuplicates('{"__proto__":{"x":1},"n":[1.5e3,-0,true,false,null,"\\ud83d\\ude00"]}')).toEqual(
+      JSON.parse('{"__proto__":{"x":1},"n":[1.5e3,-0,true,false,null,"\\ud83d\\ude00"]}'),
+    );
+    for (const bad of ['', '{', '{"a"}', '{"a":}', '[1,]', '[1 2]', '{"a":1,}', '01', '"\\x"', 'tru', '[1]x', '{"a":1 "b":2}']) {
+      expect(() => parseJsonRejectingDuplicates(bad), bad).toThrow(JsonSyntaxError);
+    }
   });
 });
 

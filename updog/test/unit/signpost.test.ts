@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeDevT } from '../../src/gpt/block-device.js';
 import { GptError, readGpt } from '../../src/gpt/io.js';
@@ -8,7 +9,7 @@ import { findPartitionSets } from '../../src/partitions/partition-sets.js';
 import { resolveDiskOptions } from '../../src/signpost/disk-options.js';
 import { SignpostError } from '../../src/signpost/flags.js';
 import { Signpost } from '../../src/signpost/signpost.js';
-import { expectedBootAttributes, makeDiskImage, makeTempDir, removeDir, sgdisk, sgdiskAttributes, sgdiskVerifyOutput, smash } from './gpt-helpers.js';
+import { capturedLogger, expectedBootAttributes, makeDiskImage, makeTempDir, removeDir, sgdisk, sgdiskAttributes, sgdiskVerifyOutput, smash } from './gpt-helpers.js';
 
 let dir: string;
 let img: string;
@@ -101,12 +102,26 @@ describe('Signpost on a disk image', () => {
     expect(fs.readFileSync(img).equals(before)).toBe(true);
   });
 
-  it('repairs a corrupt primary GPT from the backup on open', async () => {
+  it('leaves a corrupt primary GPT alone in read-only commands and repairs it, logging so, in the next change', async () => {
     const pristine = fs.readFileSync(img);
     smash(img, 2 * 512, 64); // primary entry array
+    const damaged = fs.readFileSync(img);
     expect(sgdiskVerifyOutput(img)).not.toContain('No problems found.');
-    const sp = await Signpost.open({ disk: img, activeSet: { set: 'A' } });
+    const logs = capturedLogger();
+    const sp = await Signpost.open({ disk: img, activeSet: { set: 'A' }, logger: logs.logger });
+    expect(await sp.status()).toMatchObject({ A: { priority: 1, successful: true } });
+    expect(await sp.hasBootEverSucceeded()).toBe(false);
+    expect(fs.readFileSync(img).equals(damaged)).toBe(true);
+    expect(logs.records.map((r) => [r.level, r.msg, r.primaryProblem])).toEqual([
+      [40, 'damaged GPT copy; not repaired by a read-only command (the next flag change rewrites both copies)', 'entry array CRC mismatch at LBA 2 (stored 0x' + pristine.readUInt32LE(512 + 88).toString(16).padStart(8, '0') + `, computed 0x${crc32(damaged.subarray(1024, 1024 + 128 * 128)).toString(16).padStart(8, '0')})`],
+      [40, 'damaged GPT copy; not repaired by a read-only command (the next flag change rewrites both copies)', expect.stringMatching(/^entry array CRC mismatch at LBA 2/)],
+    ]);
+    await sp.clearInactive(); // a change that leaves the flags as they are: only the repair is visible
     expect(fs.readFileSync(img).equals(pristine)).toBe(true);
+    expect(logs.records.slice(2).map((r) => [r.level, r.msg])).toEqual([
+      [40, 'repairing damaged GPT copy'],
+      [30, 'signpost clear-inactive'],
+    ]);
     await sp.markSuccessfulBoot();
     expectOnDisk('0101000000000000', '0000000000000000', PRIVATE_BIT57);
   });
