@@ -105,10 +105,11 @@ const UPDOG_DRIVER = `
 import { open } from 'node:fs/promises';
 import { Agent } from 'undici';
 import { installImage } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/install/install-image.js'))};
+import { DEFAULT_DOWNLOAD_LIMITS } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/net/download-limits.js'))};
 const [url, name, length, sha256, disk, offset, size] = process.argv.slice(1);
 const dispatcher = new Agent({ bodyTimeout: 30000, headersTimeout: 30000 });
 const fh = await open(disk, 'r+');
-const r = await installImage({ image: 'root', source: { url, name, length: Number(length), sha256 }, dispatcher, disk: fh,
+const r = await installImage({ image: 'root', source: { url, name, length: Number(length), sha256 }, download: { dispatcher, limits: DEFAULT_DOWNLOAD_LIMITS }, disk: fh,
   partition: { offset: Number(offset), size: Number(size), label: 'bench' } });
 await fh.close();
 await dispatcher.close();
@@ -140,7 +141,7 @@ function buildRustPeer() {
 
 /** A signed repository holding `image` as target `name` (targets hard-linked, not copied). */
 async function publishRepository(dir, name, image) {
-  const lib = await import(path.join(repoRoot, 'dist/tuf-repo-tools/src/index.js'));
+  const lib = await import(path.join(repoRoot, 'tuf-repo-tools/dist/index.js'));
   const signers = await lib.loadOrCreateKeyDir(path.join(dir, 'keys'));
   const editor = lib.RepositoryEditor.create(await lib.rootForSigners(signers, new Date(Date.now() + 86_400_000)));
   await editor.addTarget(name, image);

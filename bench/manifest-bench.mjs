@@ -18,20 +18,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.join(root, 'dist');
 const argIndex = process.argv.indexOf('--updates');
 const count = argIndex > 0 ? Number(process.argv[argIndex + 1]) : 50_000;
 const TIME = '/usr/bin/time';
 
-const { serializeManifest } = await import(path.join(dist, 'updog/src/manifest/manifest.js'));
-const lib = await import(path.join(dist, 'tuf-repo-tools/src/index.js'));
+const { serializeManifest } = await import(path.join(root, 'updog/dist/manifest/manifest.js'));
+const lib = await import(path.join(root, 'tuf-repo-tools/dist/index.js'));
 
 /** What each measured process runs on the manifest file (argv[1]). */
 const PARSERS = {
   'read only': `fs.readFileSync(file, 'utf8').length`,
   'JSON.parse': `JSON.parse(fs.readFileSync(file, 'utf8')).updates.length`,
-  'strict JSON parser': `(await import(${JSON.stringify(path.join(dist, 'updog/src/manifest/strict-json.js'))})).parseJsonRejectingDuplicates(fs.readFileSync(file, 'utf8')).updates.length`,
-  'updog parseManifest': `(await import(${JSON.stringify(path.join(dist, 'updog/src/manifest/manifest.js'))})).parseManifest(fs.readFileSync(file, 'utf8')).updates.length`,
+  'strict JSON parser': `(await import(${JSON.stringify(path.join(root, 'updog/dist/manifest/strict-json.js'))})).parseJsonRejectingDuplicates(fs.readFileSync(file, 'utf8')).updates.length`,
+  'updog parseManifest': `(await import(${JSON.stringify(path.join(root, 'updog/dist/manifest/manifest.js'))})).parseManifest(fs.readFileSync(file, 'utf8')).updates.length`,
 };
 
 function measure(expression, file) {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeDiskImage, makeTempDir, removeDir, setHeaderField, sgdiskVerifyOutput, smash } from '../unit/gpt-helpers.js';
 
-const BIN = fileURLToPath(new URL('../../../dist/updog/src/cli/signpost.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../dist/cli/signpost.js', import.meta.url));
 const ALTERNATE_LBA = 32; // byte offset of alternate_lba in a GPT header
 const READ_ONLY = ['status', 'has-boot-ever-succeeded'];
 const CHANGING = ['clear-inactive', 'mark-inactive-valid', 'cancel-upgrade', 'mark-successful-boot'];

@@ -61,7 +61,7 @@ describe('withUpdateLock', () => {
   it('excludes concurrent processes: taking it is atomic, a lock being created is never taken for a stale one', async () => {
     // Each process takes the lock 150 times; inside, it creates a marker file exclusively and checks
     // that the lock file holds its own pid. Two holders at once would fail one of these.
-    const lockModule = new URL('../../../dist/updog/src/update/lock.js', import.meta.url).href;
+    const lockModule = new URL('../../dist/update/lock.js', import.meta.url).href;
     const script = `
       import fs from 'node:fs';
       const { withUpdateLock } = await import(${JSON.stringify(lockModule)});

@@ -404,6 +404,7 @@ describe('file modes', () => {
     const env = {
       UPDOG_METADATA_CACHE: join(created, 'var/lib/updog/metadata'),
       UPDOG_MIGRATIONS_DIR: join(created, 'var/lib/bottlerocket-migrations'),
+      UPDOG_MIGRATOR_METADATA_DIR: join(created, 'var/cache/bottlerocket-metadata'),
       UPDOG_LOCK_FILE: join(created, 'updog.lock'),
     };
     fs.mkdirSync(created);
@@ -416,16 +417,21 @@ describe('file modes', () => {
       process.umask(umask);
     }
     const listing = modes(created);
+    const repo = await loadRepository(f.repoDir);
+    const staged = [...Object.keys(expected(['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_b.lz4'])), ...Object.keys(await publishedManifest(f))];
+    const stagedMetadata = ['1.root.json', 'timestamp.json', `${repo.snapshot.signed.version}.snapshot.json`, `${repo.targets.signed.version}.targets.json`];
     console.log(`modes under umask 000:\n${Object.entries(listing).map(([p, m]) => `  ${m} ${p}`).join('\n')}`);
     expect(listing).toEqual({
       'run/': '0755',
       'run/updog/': '0755',
       'run/updog/status.json': '0644',
       'var/': '0755',
+      'var/cache/': '0755',
+      'var/cache/bottlerocket-metadata/': '0755',
+      ...Object.fromEntries(stagedMetadata.map((name) => [`var/cache/bottlerocket-metadata/${name}`, '0644'])),
       'var/lib/': '0755',
       'var/lib/bottlerocket-migrations/': '0755',
-      'var/lib/bottlerocket-migrations/migrate_v1.1.0_a.lz4': '0644',
-      'var/lib/bottlerocket-migrations/migrate_v1.1.0_b.lz4': '0644',
+      ...Object.fromEntries(staged.map((name) => [`var/lib/bottlerocket-migrations/${name}`, '0644'])),
       'var/lib/updog/': '0755',
       'var/lib/updog/metadata/': '0755',
       'var/lib/updog/metadata/root.json': '0644',

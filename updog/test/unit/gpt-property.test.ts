@@ -24,7 +24,7 @@ import { PARTITION_TYPE } from '../../src/gpt/bottlerocket-layout.js';
 import { newGpt, type GptEntry } from '../../src/gpt/format.js';
 import { readGpt, writeGpt } from '../../src/gpt/io.js';
 import { protectiveMbr } from '../../src/gpt/mbr.js';
-import { encodeSetFlags } from '../../src/signpost/flags.js';
+import { encodeSetFlags } from '../../src/gpt/attribute-flags.js';
 import { Signpost } from '../../src/signpost/signpost.js';
 import { capturedLogger, sgdisk } from './gpt-helpers.js';
 
