@@ -9,9 +9,13 @@ import type { StatusPatch } from './decide.js';
 export interface NodeUpdateStore {
   /** The node's NodeUpdate, or undefined while the controller has not created it. */
   get(): Promise<NodeUpdate | undefined>;
-  patchStatus(patch: StatusPatch): Promise<void>;
-  /** Calls `onChange` on every watch event for the object until the returned stop is called. */
-  watch(onChange: () => void, onError: (err: unknown) => void): Promise<() => void>;
+  /** Patches the status; resolves with the object as the server stored it. */
+  patchStatus(patch: StatusPatch): Promise<NodeUpdate>;
+  /**
+   * Calls `onChange` with the object on every watch event (the first one is its current state;
+   * undefined when it was deleted) until the returned stop is called.
+   */
+  watch(onChange: (nodeUpdate: NodeUpdate | undefined) => void, onError: (err: unknown) => void): Promise<() => void>;
 }
 
 export function nodeUpdateStore(kc: KubeConfig, nodeName: string): NodeUpdateStore {
@@ -27,14 +31,20 @@ export function nodeUpdateStore(kc: KubeConfig, nodeName: string): NodeUpdateSto
       }
     },
     async patchStatus(patch) {
-      await api.patchClusterCustomObjectStatus({ ...ref, body: { status: patch } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      return (await api.patchClusterCustomObjectStatus({ ...ref, body: { status: patch } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as NodeUpdate;
     },
     async watch(onChange, onError) {
       const path = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
-      const controller = await new Watch(kc).watch(path, { fieldSelector: `metadata.name=${nodeName}` }, () => onChange(), (err: unknown) => {
-        // The apiserver ends watches now and then; the caller restarts it (and its periodic pass covers the gap).
-        onError(err);
-      });
+      const controller = await new Watch(kc).watch(
+        path,
+        { fieldSelector: `metadata.name=${nodeName}` },
+        (type: string, object: NodeUpdate) => {
+          if (type === 'ADDED' || type === 'MODIFIED') onChange(object);
+          else if (type === 'DELETED') onChange(undefined);
+        },
+        // The apiserver ends watches now and then; the caller restarts it (its heartbeat covers the gap).
+        (err: unknown) => onError(err),
+      );
       return () => controller.abort();
     },
   };
