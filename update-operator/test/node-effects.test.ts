@@ -90,15 +90,45 @@ describe('WorkQueue', () => {
     await q.settled();
     expect(seen).toEqual(['a', 'a', 'b']);
   });
-  it('reports a failing key and carries on', async () => {
+  it('reports a failing key, carries on, and retries the key with a doubling delay', async () => {
     const errors: string[] = [];
+    const seen: string[] = [];
     const q = new WorkQueue<string>(async (k) => {
-      if (k === 'bad') throw new Error('boom');
-    }, (k, e) => errors.push(`${k}: ${(e as Error).message}`));
+      seen.push(k);
+      if (k === 'bad' && seen.filter((s) => s === 'bad').length < 3) throw new Error('boom');
+    }, (k, e, retryInMs) => errors.push(`${k}: ${(e as Error).message} (retry in ${retryInMs} ms)`), { baseRetryMs: 5 });
     q.add('bad');
     q.add('good');
     await q.settled();
-    expect(errors).toEqual(['bad: boom']);
+    expect(errors).toEqual(['bad: boom (retry in 5 ms)']);
+    await new Promise((r) => setTimeout(r, 50));
+    await q.settled();
+    expect(errors).toEqual(['bad: boom (retry in 5 ms)', 'bad: boom (retry in 10 ms)']);
+    await new Promise((r) => setTimeout(r, 50));
+    await q.settled();
+    expect(seen).toEqual(['bad', 'good', 'bad', 'bad']);
+    await q.shutdown();
+  });
+  it('runs at most `concurrency` keys at once and never one key twice at once', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const perKey = new Map<number, number>();
+    const q = new WorkQueue<number>(async (k) => {
+      running++;
+      perKey.set(k, (perKey.get(k) ?? 0) + 1);
+      maxRunning = Math.max(maxRunning, running);
+      expect(perKey.get(k)).toBe(1);
+      await new Promise((r) => setTimeout(r, 5));
+      perKey.set(k, perKey.get(k)! - 1);
+      running--;
+    }, () => {}, { concurrency: 4 });
+    for (let i = 0; i < 20; i++) {
+      q.add(i % 10);
+      q.add(i % 10);
+    }
+    await q.settled();
+    expect(maxRunning).toBe(4);
+    expect(running).toBe(0);
   });
 });
 

@@ -2,7 +2,8 @@
  * The agent's only Kubernetes access: read and watch its own NodeUpdate, merge-patch the agent
  * fields of its status. (RBAC: get/list/watch nodeupdates, patch nodeupdates/status.)
  */
-import { ApiException, CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { quietWatch } from '../common/quiet-watch.js';
 import { GROUP, NODE_UPDATE, VERSION, type NodeUpdate } from '../model/api.js';
 import type { StatusPatch } from './decide.js';
 
@@ -17,6 +18,9 @@ export interface NodeUpdateStore {
    */
   watch(onChange: (nodeUpdate: NodeUpdate | undefined) => void, onError: (err: unknown) => void): Promise<() => void>;
 }
+
+/** The apiserver ends the watch after this long and the agent reopens it (one request). */
+const WATCH_TIMEOUT_SECONDS = 300;
 
 export function nodeUpdateStore(kc: KubeConfig, nodeName: string): NodeUpdateStore {
   const api = kc.makeApiClient(CustomObjectsApi);
@@ -35,9 +39,9 @@ export function nodeUpdateStore(kc: KubeConfig, nodeName: string): NodeUpdateSto
     },
     async watch(onChange, onError) {
       const path = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
-      const controller = await new Watch(kc).watch(
+      const controller = await quietWatch(kc, WATCH_TIMEOUT_SECONDS).watch(
         path,
-        { fieldSelector: `metadata.name=${nodeName}` },
+        { fieldSelector: `metadata.name=${nodeName}`, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
         (type: string, object: NodeUpdate) => {
           if (type === 'ADDED' || type === 'MODIFIED') onChange(object);
           else if (type === 'DELETED') onChange(undefined);

@@ -18,11 +18,18 @@ interface ControllerFlags {
   renewDeadline: number;
   retryPeriod: number;
   tick: number;
+  workers: number;
 }
 
 const seconds = (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${v}"`);
+  return n;
+};
+
+const positiveInteger = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive whole number, got "${v}"`);
   return n;
 };
 
@@ -52,7 +59,7 @@ async function runController(flags: ControllerFlags, logLevel: LogLevel): Promis
   const { server, port: boundPort } = await serveMetrics(metrics, host, port);
   log.info({ metrics: `${host}:${boundPort}`, identity: flags.identity, policy: flags.policy }, 'controller starting');
 
-  const controller = new Controller(kc, { policyName: flags.policy, tickMs: flags.tick * 1000 }, log, metrics);
+  const controller = new Controller(kc, { policyName: flags.policy, tickMs: flags.tick * 1000, workers: flags.workers }, log, metrics);
   const elector = new LeaderElector(
     kc.makeApiClient(CoordinationV1Api),
     {
@@ -100,7 +107,8 @@ export function registerControllerCommand(program: Command): void {
     .option('--lease-duration <seconds>', 'leader Lease duration', seconds, 15)
     .option('--renew-deadline <seconds>', 'leader steps down if it cannot renew for this long', seconds, 10)
     .option('--retry-period <seconds>', 'Lease renew/acquire interval', seconds, 2)
-    .option('--tick <seconds>', 'periodic full reconcile', seconds, 5)
+    .option('--tick <seconds>', 'period of the cluster-level step (admission, policy status); nodes are reconciled on change and at their deadlines', seconds, 5)
+    .option('--workers <n>', 'nodes reconciled at once', positiveInteger, 8)
     .action(async (flags: ControllerFlags, cmd: Command) => {
       await runController(flags, cmd.optsWithGlobals<{ logLevel: LogLevel }>().logLevel);
     });

@@ -18,6 +18,11 @@ export const DEFAULT_POLICY_NAME = 'default';
 export const ANNOTATION_PRIOR_CORDON = `${GROUP}/cordoned-before-update`;
 /** Node annotation: the operator itself added the exclude-from-load-balancers label. */
 export const ANNOTATION_PRIOR_LB_EXCLUSION = `${GROUP}/excluded-from-lb-before-update`;
+/**
+ * NodeUpdate label: the node holds a slot of the budget. Set with (or before) the Staging status and
+ * removed only after the node left flight, so a quorum list by it never under-counts nodes in flight.
+ */
+export const LABEL_IN_FLIGHT = `${GROUP}/in-flight`;
 /** Standard label that removes a node from external load balancers. */
 export const LABEL_EXCLUDE_FROM_LB = 'node.kubernetes.io/exclude-from-external-load-balancers';
 
