@@ -206,13 +206,15 @@ export interface ControllerProcessOptions {
   namespace: string;
   identity: string;
   policy: string;
+  /** Cluster-step period (default 1 s, for quick tests; the production default is 5 s). */
+  tickSeconds?: number;
 }
 
 /** Starts a controller replica (the real bin, child process) with a 1 s tick and short lease times. */
 export function startControllerProcess(opts: ControllerProcessOptions): ControllerProcess {
   const bin = join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js');
   const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, '--policy', opts.policy,
-    '--metrics-address', '127.0.0.1:0', '--tick', '1', '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
+    '--metrics-address', '127.0.0.1:0', '--tick', String(opts.tickSeconds ?? 1), '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   // never outlive the process that started it, even if it dies before its cleanup
   const killChild = () => child.kill('SIGKILL');

@@ -53,7 +53,7 @@ describe('agent admission policy', () => {
   it('lets an agent write its own node status only', async () => {
     const kube = new Kube(cluster.kc);
     const core = cluster.kc.makeApiClient(CoreV1Api);
-    for (const name of ['vap-a', 'vap-b']) await kube.ensureNodeUpdate(await core.readNode({ name }));
+    for (const name of ['vap-a', 'vap-b']) await kube.createNodeUpdate({ name, uid: (await core.readNode({ name })).metadata?.uid ?? '' });
     const token = await cluster.createNodeServiceAccountToken('vap-a', { namespace: NAMESPACE, serviceAccount: AGENT_SA });
     const agentKc = cluster.kubeConfigForToken(token);
     const own = nodeUpdateStore(agentKc, 'vap-a');

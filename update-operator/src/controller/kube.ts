@@ -51,8 +51,8 @@ export class Kube {
   }
 
   /**
-   * Creates the node's NodeUpdate (owned by the Node, so it goes with it; no status yet, which
-   * reads as Idle); returns the existing one on a race.
+   * Creates the node's NodeUpdate (owned by the Node, so it goes with it) and writes its Idle
+   * status (a subresource: the create ignores it); returns the existing one on a race.
    */
   async createNodeUpdate(node: { name: string; uid: string }): Promise<NodeUpdate> {
     const body: NodeUpdate = {
@@ -63,7 +63,8 @@ export class Kube {
     };
     try {
       this.count('create', NODE_UPDATE.plural);
-      return (await this.custom.createClusterCustomObject({ ...NU_REF, body })) as NodeUpdate;
+      await this.custom.createClusterCustomObject({ ...NU_REF, body });
+      return await this.patchNodeUpdateStatus(node.name, { state: 'Idle', stateSince: new Date().toISOString() });
     } catch (err) {
       if (!isApiCode(err, 409)) throw err;
       this.count('get', NODE_UPDATE.plural);
