@@ -131,6 +131,9 @@ async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => 
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
+/** Lease times (metav1.MicroTime) need exactly six fractional digits. */
+const microTime = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
 const readyCondition = (ready: boolean) => {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   return { type: 'Ready', status: ready ? 'True' : 'False', reason: ready ? 'KubeletReady' : 'KubeletNotReady', message: 'simulated', lastHeartbeatTime: now, lastTransitionTime: now };
@@ -176,7 +179,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
       await core.createNode({ body: { metadata: { name, labels: { [label.key]: label.value, 'kubernetes.io/hostname': name } } } });
       await setReady(name, true);
       if (opts.leaseRenewMs !== undefined) {
-        await coordination.createNamespacedLease({ namespace: 'kube-node-lease', body: { metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: new Date() } } });
+        await coordination.createNamespacedLease({ namespace: 'kube-node-lease', body: { metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime() as unknown as Date } } });
       }
       const host: BenchHost = new BenchHost(BENCH_OLD, BENCH_NEW, () => {
         void (async () => {
@@ -195,7 +198,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
         if (renewing) return;
         renewing = true;
         void inBatches(names, 50, async (name) => {
-          await coordination.patchNamespacedLease({ name, namespace: 'kube-node-lease', body: { spec: { renewTime: new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') } } }, MERGE_PATCH).catch(() => undefined);
+          await coordination.patchNamespacedLease({ name, namespace: 'kube-node-lease', body: { spec: { renewTime: microTime() } } }, MERGE_PATCH).catch(() => undefined);
         }).finally(() => (renewing = false));
       }, renewMs);
     }

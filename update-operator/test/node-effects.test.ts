@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cordonPatch, uncordonPatch, type NodeSnapshot } from '../src/controller/node-effects.js';
+import { cordonPatch, disruptionHold, holdPatch, mergeNodePatches, releasePatch, uncordonPatch, type NodeSnapshot } from '../src/controller/node-effects.js';
 import { matchesSelector } from '../src/controller/selector.js';
 import { WorkQueue } from '../src/controller/work-queue.js';
 import { decideLease } from '../src/controller/leader-election.js';
@@ -70,6 +70,38 @@ describe('matchesSelector', () => {
     expect(matchesSelector(labels, { matchExpressions: [{ key: 'gpu', operator: 'NotIn', values: ['x'] }] })).toBe(true);
     expect(matchesSelector(labels, { matchExpressions: [{ key: 'gpu', operator: 'Exists' }] })).toBe(false);
     expect(matchesSelector(labels, { matchExpressions: [{ key: 'gpu', operator: 'DoesNotExist' }] })).toBe(true);
+  });
+});
+
+describe('autoscaler hold', () => {
+  const KARPENTER = 'karpenter.sh/do-not-disrupt';
+  const CA = 'cluster-autoscaler.kubernetes.io/scale-down-disabled';
+  const PRIOR_HOLD = 'updates.updog.dev/autoscaler-hold-before-update';
+  it('holds a node with both annotations while in flight and restores exactly what was there', () => {
+    const start = node({ annotations: { [CA]: 'false', other: 'x' } });
+    const p = holdPatch(start);
+    expect(p).toEqual({ metadata: { annotations: { [PRIOR_HOLD]: `{"${CA}":"false"}`, [KARPENTER]: 'true', [CA]: 'true' } } });
+    const held = applied(start, p);
+    expect(holdPatch(held)).toBeNull();
+    // our own hold is not a reason to skip the node
+    expect(disruptionHold(held)).toBeUndefined();
+    expect(applied(held, releasePatch(held))).toEqual(start);
+    expect(releasePatch(start)).toBeNull();
+  });
+  it('an annotation the operator did not set keeps the node back, even while the operator holds it', () => {
+    expect(disruptionHold(node({ annotations: { [KARPENTER]: 'true' } }))).toBe(`node annotated ${KARPENTER}="true"`);
+    expect(disruptionHold(node({ annotations: { [CA]: 'true' } }))).toBe(`node annotated ${CA}="true"`);
+    expect(disruptionHold(node({ annotations: { [KARPENTER]: 'false' } }))).toBeUndefined();
+    const admin = node({ annotations: { [KARPENTER]: 'true' } });
+    expect(disruptionHold(applied(admin, holdPatch(admin)))).toBe(`node annotated ${KARPENTER}="true"`);
+  });
+  it('merges the hold into the cordon patch', () => {
+    const start = node();
+    const merged = mergeNodePatches(cordonPatch(start, false), holdPatch(start));
+    expect(merged).toEqual({ metadata: { annotations: { [PRIOR]: 'false', [PRIOR_HOLD]: '{}', [KARPENTER]: 'true', [CA]: 'true' } }, spec: { unschedulable: true } });
+    const done = applied(start, merged);
+    expect(applied(done, mergeNodePatches(uncordonPatch(done), releasePatch(done)))).toEqual(start);
+    expect(mergeNodePatches(null, null)).toBeNull();
   });
 });
 

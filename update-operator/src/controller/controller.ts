@@ -10,13 +10,13 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../../updog/src/common/log.js';
-import { API_VERSION, GROUP, LABEL_IN_FLIGHT, NODE_UPDATE, UPDATE_POLICY, VERSION, resolvePolicy, type NodeUpdate, type NodeUpdateStatus, type NodeUpdateStatusPatch, type ResolvedPolicy, type UpdatePolicy } from '../model/api.js';
+import { API_VERSION, CONDITION_DISRUPTION_HOLD, GROUP, LABEL_IN_FLIGHT, NODE_UPDATE, UPDATE_POLICY, VERSION, resolvePolicy, type NodeUpdate, type NodeUpdateStatus, type NodeUpdateStatusPatch, type ResolvedPolicy, type UpdatePolicy } from '../model/api.js';
 import { drainNode } from './drain.js';
 import { planPod } from './drain-plan.js';
 import { Informer } from './informer.js';
 import { Kube, podRef } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
-import { cordonPatch, uncordonPatch } from './node-effects.js';
+import { cordonPatch, disruptionHold, holdPatch, mergeNodePatches, releasePatch, uncordonPatch, type NodeSnapshot } from './node-effects.js';
 import { IN_FLIGHT_STATES, PolicyError, schedule, type Candidate } from './scheduling.js';
 import { matchesSelector } from './selector.js';
 import { admit, specFor, step, type DrainResult, type NodeFacts, type Step } from './state-machine.js';
@@ -59,6 +59,8 @@ function mergeStatus(status: NodeUpdateStatus | undefined, patch: NodeUpdateStat
   }
   return next as NodeUpdateStatus;
 }
+
+const snapshot = (node: NodeView): NodeSnapshot => ({ unschedulable: node.unschedulable, labels: node.metadata.labels, annotations: node.metadata.annotations });
 
 function podReady(pod: { status?: { conditions?: Array<{ type: string; status: string }> } }): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -124,7 +126,8 @@ export class Controller {
           upsert: (prev, next) => {
             if (!nodeChanged(prev, next)) return;
             this.enqueue(next.metadata.name);
-            if (prev === undefined || JSON.stringify(prev.metadata.labels) !== JSON.stringify(next.metadata.labels)) this.enqueue(CLUSTER);
+            const metadata = (n: NodeView) => JSON.stringify([n.metadata.labels, n.metadata.annotations]);
+            if (prev === undefined || metadata(prev) !== metadata(next)) this.enqueue(CLUSTER);
           },
           remove: (prev) => {
             this.finishDrain(prev.metadata.name, undefined);
@@ -242,10 +245,26 @@ export class Controller {
       }
       // a node taken out of the selector mid-update still finishes (and holds its slot until then)
       if (!selected && !isInFlight(nu)) return;
+      if (!isInFlight(nu)) await this.reportHold(node, nu);
       await this.advance(node, nu, policy);
     } finally {
       end();
     }
+  }
+
+  /** A node not in flight: say in its status (condition) and an Event when an autoscaler hold starts or ends keeping it back. */
+  private async reportHold(node: NodeView, nu: NodeUpdate): Promise<void> {
+    const hold = disruptionHold(snapshot(node));
+    const conditions = nu.status?.conditions ?? [];
+    const held = conditions.some((c) => c.type === CONDITION_DISRUPTION_HOLD);
+    if ((hold !== undefined) === held) return;
+    const others = conditions.filter((c) => c.type !== CONDITION_DISRUPTION_HOLD);
+    const now = new Date().toISOString();
+    const next = hold === undefined ? others : [...others, { type: CONDITION_DISRUPTION_HOLD, status: 'True' as const, reason: 'DoNotDisrupt', message: `skipped: ${hold}`, lastTransitionTime: now }];
+    nu = this.putNodeUpdate(await this.kube.patchNodeUpdateStatus(nu.metadata.name, { conditions: next.length > 0 ? next : null }));
+    const event: Step['event'] =
+      hold === undefined ? { type: 'Normal', reason: 'DisruptionHoldReleased', message: 'autoscaler hold annotation removed: the node may be updated' } : { type: 'Warning', reason: 'DisruptionHold', message: `skipped until the annotation is removed: ${hold}` };
+    await this.record(nu, nu.status?.state ?? 'Idle', { effects: [], event });
   }
 
   /**
@@ -260,6 +279,16 @@ export class Controller {
     nu = this.putNodeUpdate(await this.kube.patchNodeUpdateStatus(name, s.status!));
     await this.record(nu, 'Idle', s);
     this.requeueAtDeadline(nu, undefined, policy);
+    this.lookAgain(name);
+  }
+
+  /**
+   * After a write: the object the apiserver answered (now in the cache) may carry an agent change
+   * made in between, whose watch event will then look like nothing new; reconcile once more
+   * (from the cache: no request unless there is something to do).
+   */
+  private lookAgain(name: string): void {
+    this.enqueue(name);
   }
 
   /**
@@ -313,11 +342,14 @@ export class Controller {
       from = s.status?.state ?? from;
     }
     this.requeueAtDeadline(nu, current, policy);
+    if (steps.length > 0 || current !== node) this.lookAgain(name);
   }
 
+  /** Cordon comes with the autoscaler hold, uncordon with its release (one patch each). */
   private async applyNodeEffect(node: NodeView, effect: 'cordon' | 'uncordon', policy: ResolvedPolicy): Promise<NodeView> {
-    const snapshot = { unschedulable: node.unschedulable, labels: node.metadata.labels, annotations: node.metadata.annotations };
-    const patch = effect === 'cordon' ? cordonPatch(snapshot, policy.excludeFromLoadBalancers) : uncordonPatch(snapshot);
+    const current = snapshot(node);
+    const patch =
+      effect === 'cordon' ? mergeNodePatches(cordonPatch(current, policy.excludeFromLoadBalancers), holdPatch(current)) : mergeNodePatches(uncordonPatch(current), releasePatch(current));
     if (!patch) return node;
     const updated = projectNode(await this.kube.patchNode(node.metadata.name, patch));
     this.informers!.nodes.put(updated);
@@ -433,7 +465,7 @@ export class Controller {
       if (!selected && !isInFlight(nu)) continue;
       // an admitted node holds its slot from the decision on
       const status: NodeUpdateStatus = this.admissions.has(nu.metadata.name) && !isInFlight(nu) ? { ...nu.status, state: 'Staging' } : (nu.status ?? {});
-      out.push({ name: nu.metadata.name, status, target: selected ? (policy.targetVersion ?? nu.status?.availableVersion) : undefined });
+      out.push({ name: nu.metadata.name, status, target: selected ? (policy.targetVersion ?? nu.status?.availableVersion) : undefined, hold: disruptionHold(snapshot(node)) });
     }
     return out;
   }

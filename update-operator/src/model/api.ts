@@ -23,6 +23,10 @@ export const ANNOTATION_PRIOR_LB_EXCLUSION = `${GROUP}/excluded-from-lb-before-u
  * removed only after the node left flight, so a quorum list by it never under-counts nodes in flight.
  */
 export const LABEL_IN_FLIGHT = `${GROUP}/in-flight`;
+/** Node annotation: the autoscaler hold annotations' values before the operator set them (JSON). */
+export const ANNOTATION_PRIOR_AUTOSCALER_HOLD = `${GROUP}/autoscaler-hold-before-update`;
+/** NodeUpdate condition type: the node is skipped while an autoscaler hold annotation is on it. */
+export const CONDITION_DISRUPTION_HOLD = 'DisruptionHold';
 /** Standard label that removes a node from external load balancers. */
 export const LABEL_EXCLUDE_FROM_LB = 'node.kubernetes.io/exclude-from-external-load-balancers';
 
