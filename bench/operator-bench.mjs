@@ -27,7 +27,7 @@ if (sizes.some((n) => !Number.isInteger(n) || n <= 0) || !(heartbeatMs > 0) || !
   process.exit(2);
 }
 
-const header = '| nodes | rollout | max in flight / budget | controller requests per node (rollout) | controller idle requests/min | agent idle requests per node per heartbeat | node reconcile mean / p95 | controller peak RSS | controller CPU |';
+const header = '| nodes | rollout | max in flight / budget | controller requests per node: rollout (+ setup: lists, NodeUpdate creation) | controller idle requests/min | agent idle requests per node per heartbeat | node reconcile mean / p95 | controller peak RSS | controller CPU |';
 const cluster = await startCluster();
 const rows = [];
 try {

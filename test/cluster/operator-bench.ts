@@ -52,6 +52,10 @@ export interface OperatorBenchResult {
   /** NodeUpdate changes seen while measuring in-flight nodes. */
   samples: number;
   updated: number;
+  /** Before the rollout: initial lists and watches, NodeUpdate creation (once per node's lifetime). */
+  controllerSetupRequestsPerNode: number;
+  controllerSetupRequestsByVerb: Record<string, number>;
+  /** From unpausing the policy to the last node updated. */
   controllerRequestsPerNode: number;
   controllerRequestsByVerb: Record<string, number>;
   controllerIdleRequestsPerMinute: number;
@@ -249,6 +253,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
     });
     log(`NodeUpdates created and reported in ${((Date.now() - started) / 1000).toFixed(1)} s; unpausing`);
     const controllerPid = controller.child.pid!;
+    const beforeRollout = requestsByVerb(parseMetrics(await controller.metrics()));
     await custom.patchClusterCustomObject({ ...policyRef, body: { spec: { paused: false } } }, MERGE_PATCH);
     const rolloutStart = Date.now();
     const agentBefore = Object.fromEntries(agentCounts);
@@ -272,8 +277,8 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
     const afterIdle = parseMetrics(await controller.metrics());
     const agentAfterIdle = Object.fromEntries(agentCounts);
     const usage = processUsage(controllerPid);
-    const rolloutRequests = requestsByVerb(afterRollout);
-    const idleRequests = diff(rolloutRequests, requestsByVerb(afterIdle));
+    const rolloutRequests = diff(beforeRollout, requestsByVerb(afterRollout));
+    const idleRequests = diff(requestsByVerb(afterRollout), requestsByVerb(afterIdle));
     const agentRollout = diff(agentBefore, agentAfterRollout);
     const agentIdle = diff(agentAfterRollout, agentAfterIdle);
     return {
@@ -283,6 +288,8 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
       maxInFlight: monitor.maxInFlight,
       samples: monitor.samples,
       updated: ourNus().filter((nu) => nu.status?.currentVersion === BENCH_NEW).length,
+      controllerSetupRequestsPerNode: sum(beforeRollout) / opts.nodes,
+      controllerSetupRequestsByVerb: beforeRollout,
       controllerRequestsPerNode: sum(rolloutRequests, isEvictionOrEvent) / opts.nodes,
       controllerRequestsByVerb: rolloutRequests,
       controllerIdleRequestsPerMinute: (sum(idleRequests) * 60_000) / idleMs,
@@ -306,7 +313,7 @@ export function formatBenchRow(r: OperatorBenchResult): string {
     r.nodes,
     `${r.rolloutSeconds.toFixed(0)} s`,
     `${r.maxInFlight} / ${r.maxUnavailable}`,
-    r.controllerRequestsPerNode.toFixed(1),
+    `${r.controllerRequestsPerNode.toFixed(1)} (+ ${r.controllerSetupRequestsPerNode.toFixed(1)} setup)`,
     r.controllerIdleRequestsPerMinute.toFixed(1),
     r.agentIdleRequestsPerNodePerHeartbeat.toFixed(2),
     `${(r.reconcile.meanSeconds * 1000).toFixed(0)} ms / ≤ ${r.reconcile.p95Seconds} s`,

@@ -29,7 +29,7 @@ import { DEFAULT_ARCH, DEFAULT_VARIANT } from './sim-host.js';
 import { waitFor } from './wait.js';
 import { NodeAgent } from '../../update-operator/src/agent/agent.js';
 import { nodeUpdateStore } from '../../update-operator/src/agent/node-update-store.js';
-import { AGENT_SA, DEFAULT_MANIFEST_OPTIONS, namespaceObject, operatorObjects } from '../../update-operator/src/deploy/manifests.js';
+import { AGENT_SA, CONTROLLER_NODE_OPTIONS, DEFAULT_MANIFEST_OPTIONS, namespaceObject, operatorObjects } from '../../update-operator/src/deploy/manifests.js';
 import { crds } from '../../update-operator/src/model/crd.js';
 
 /** The agents' service account, as the DaemonSet runs them (update-operator/src/deploy/manifests.ts). */
@@ -215,7 +215,8 @@ export function startControllerProcess(opts: ControllerProcessOptions): Controll
   const bin = join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js');
   const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, '--policy', opts.policy,
     '--metrics-address', '127.0.0.1:0', '--tick', String(opts.tickSeconds ?? 1), '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // the Deployment's heap limits, so tests and the benchmark measure what runs in a cluster
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: CONTROLLER_NODE_OPTIONS } });
   // never outlive the process that started it, even if it dies before its cleanup
   const killChild = () => child.kill('SIGKILL');
   process.on('exit', killChild);

@@ -264,7 +264,7 @@ export class Controller {
     nu = this.putNodeUpdate(await this.kube.patchNodeUpdateStatus(nu.metadata.name, { conditions: next.length > 0 ? next : null }));
     const event: Step['event'] =
       hold === undefined ? { type: 'Normal', reason: 'DisruptionHoldReleased', message: 'autoscaler hold annotation removed: the node may be updated' } : { type: 'Warning', reason: 'DisruptionHold', message: `skipped until the annotation is removed: ${hold}` };
-    await this.record(nu, nu.status?.state ?? 'Idle', { effects: [], event });
+    this.record(nu, nu.status?.state ?? 'Idle', { effects: [], event });
   }
 
   /**
@@ -277,7 +277,7 @@ export class Controller {
     nu = this.putNodeUpdate(await this.kube.patchNodeUpdateSpec(name, specFor('Staging', target), true));
     const s = admit(nu, target, new Date());
     nu = this.putNodeUpdate(await this.kube.patchNodeUpdateStatus(name, s.status!));
-    await this.record(nu, 'Idle', s);
+    this.record(nu, 'Idle', s);
     this.requeueAtDeadline(nu, undefined, policy);
     this.lookAgain(name);
   }
@@ -338,7 +338,7 @@ export class Controller {
     }
     let from = before;
     for (const s of steps) {
-      await this.record(nu, from, s);
+      this.record(nu, from, s);
       from = s.status?.state ?? from;
     }
     this.requeueAtDeadline(nu, current, policy);
@@ -358,13 +358,14 @@ export class Controller {
   }
 
   /** Log line, failure metric and Event of one state change. */
-  private async record(nu: NodeUpdate, from: string, s: Step): Promise<void> {
+  private record(nu: NodeUpdate, from: string, s: Step): void {
     if (!s.event) return;
     const name = nu.metadata.name;
     const to = s.status?.state ?? from;
     this.log.info({ node: name, from, to, reason: s.event.reason }, s.event.message);
     if (to === 'Failed' && from !== 'Failed') this.metrics.failures.inc({ reason: s.event.reason });
-    await this.kube
+    // not awaited: an Event is for people, the reconcile need not wait for it
+    void this.kube
       .event({ kind: NODE_UPDATE.kind, apiVersion: API_VERSION, name, uid: nu.metadata.uid ?? '' }, s.event.type, s.event.reason, s.event.message, 'update-operator')
       .catch((err: Error) => this.log.warn({ node: name, err: err.message }, 'could not record an event'));
   }
