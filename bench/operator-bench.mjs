@@ -12,8 +12,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { startCluster } = await import(path.join(root, 'dist/test/cluster/cluster.js'));
-const { runOperatorBench, formatBenchRow } = await import(path.join(root, 'dist/test/cluster/operator-bench.js'));
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,9 +21,11 @@ const sizes = arg('nodes', '50,200,1000').split(',').map(Number);
 const heartbeatMs = Number(arg('heartbeat-seconds', '30')) * 1000;
 const idleMs = Number(arg('idle-seconds', '90')) * 1000;
 if (sizes.some((n) => !Number.isInteger(n) || n <= 0) || !(heartbeatMs > 0) || !(idleMs > 0)) {
-  console.error('usage: operator-bench.mjs [--nodes 50,200,1000] [--heartbeat-seconds 30] [--idle-seconds 90]');
+  console.error('usage: operator-bench.mjs [--nodes 50,200,1000] [--heartbeat-seconds 30] [--idle-seconds 90] (positive numbers)');
   process.exit(2);
 }
+const { startCluster } = await import(path.join(root, 'dist/test/cluster/cluster.js'));
+const { runOperatorBench, formatBenchRow } = await import(path.join(root, 'dist/test/cluster/operator-bench.js'));
 
 const header = '| nodes | rollout | max in flight / budget | controller requests per node: rollout (+ setup: lists, NodeUpdate creation) | controller idle requests/min | agent idle requests per node per heartbeat | node reconcile mean / p95 | controller peak RSS | controller CPU |';
 const cluster = await startCluster();

@@ -205,7 +205,8 @@ export interface ControllerProcessOptions {
   /** Namespace for the controller's Lease and Events. */
   namespace: string;
   identity: string;
-  policy: string;
+  /** UpdatePolicies to follow (several: node groups). */
+  policy: string | string[];
   /** Cluster-step period (default 1 s, for quick tests; the production default is 5 s). */
   tickSeconds?: number;
 }
@@ -213,7 +214,7 @@ export interface ControllerProcessOptions {
 /** Starts a controller replica (the real bin, child process) with a 1 s tick and short lease times. */
 export function startControllerProcess(opts: ControllerProcessOptions): ControllerProcess {
   const bin = join(repoRoot(), 'dist', 'update-operator', 'src', 'cli', 'update-operator.js');
-  const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, '--policy', opts.policy,
+  const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, ...[opts.policy].flat().flatMap((p) => ['--policy', p]),
     '--metrics-address', '127.0.0.1:0', '--tick', String(opts.tickSeconds ?? 1), '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
   // the Deployment's heap limits, so tests and the benchmark measure what runs in a cluster
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: CONTROLLER_NODE_OPTIONS } });

@@ -54,6 +54,7 @@ const fullPolicy: Required<UpdatePolicySpec> = {
 };
 const fullPolicyStatus: Required<UpdatePolicyStatus> = {
   paused: true, pausedReason: 'Paused', failures: 1, nodesUpdating: 1, maxUnavailable: 1, inMaintenanceWindow: true, observedGeneration: 1,
+  nodes: 3, nodesUpToDate: 1, conflicts: 1, conflictingNodes: ['n1'],
 };
 
 function versionSchema(crd: typeof nodeUpdateCrd) {

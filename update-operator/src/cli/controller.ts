@@ -12,7 +12,7 @@ interface ControllerFlags {
   kubeconfig?: string;
   namespace: string;
   identity: string;
-  policy: string;
+  policy: string[];
   metricsAddress: string;
   leaseDuration: number;
   renewDeadline: number;
@@ -59,7 +59,7 @@ async function runController(flags: ControllerFlags, logLevel: LogLevel): Promis
   const { server, port: boundPort } = await serveMetrics(metrics, host, port);
   log.info({ metrics: `${host}:${boundPort}`, identity: flags.identity, policy: flags.policy }, 'controller starting');
 
-  const controller = new Controller(kc, { policyName: flags.policy, tickMs: flags.tick * 1000, workers: flags.workers }, log, metrics);
+  const controller = new Controller(kc, { policyNames: flags.policy.length > 0 ? flags.policy : [DEFAULT_POLICY_NAME], tickMs: flags.tick * 1000, workers: flags.workers }, log, metrics);
   const elector = new LeaderElector(
     kc.makeApiClient(CoordinationV1Api),
     {
@@ -102,7 +102,7 @@ export function registerControllerCommand(program: Command): void {
     .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
     .addOption(new Option('--namespace <ns>', 'namespace of the leader Lease').env('POD_NAMESPACE').default('update-operator'))
     .addOption(new Option('--identity <id>', 'this replica\'s name in the Lease').env('POD_NAME').default(`${hostname()}-${process.pid}`, '<hostname>-<pid>'))
-    .option('--policy <name>', 'UpdatePolicy to follow', DEFAULT_POLICY_NAME)
+    .option('--policy <name>', `UpdatePolicy to follow (default "${DEFAULT_POLICY_NAME}"); repeat it for several node groups, or "*" for every UpdatePolicy`, (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz', '0.0.0.0:8080')
     .option('--lease-duration <seconds>', 'leader Lease duration', seconds, 15)
     .option('--renew-deadline <seconds>', 'leader steps down if it cannot renew for this long', seconds, 10)

@@ -10,7 +10,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../../updog/src/common/log.js';
-import { API_VERSION, CONDITION_DISRUPTION_HOLD, GROUP, LABEL_IN_FLIGHT, NODE_UPDATE, UPDATE_POLICY, VERSION, resolvePolicy, type NodeUpdate, type NodeUpdateStatus, type NodeUpdateStatusPatch, type ResolvedPolicy, type UpdatePolicy } from '../model/api.js';
+import { API_VERSION, CONDITION_DISRUPTION_HOLD, GROUP, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, UPDATE_POLICY, VERSION, resolvePolicy, type NodeUpdate, type NodeUpdateStatus, type NodeUpdateStatusPatch, type ResolvedPolicy, type UpdatePolicy } from '../model/api.js';
 import { drainNode } from './drain.js';
 import { planPod } from './drain-plan.js';
 import { Informer } from './informer.js';
@@ -24,7 +24,8 @@ import { admissionInputsChanged, nodeChanged, nodeUpdateChanged, projectNode, pr
 import { WorkQueue } from './work-queue.js';
 
 export interface ControllerOptions {
-  policyName: string;
+  /** UpdatePolicies to follow, one per node group; `*` follows every one. */
+  policyNames: string[];
   /** Period of the cluster-level step (admission, policy status, maintenance windows, backoff expiry). */
   tickMs: number;
   /** Nodes reconciled at once. */
@@ -49,6 +50,20 @@ const DAEMONSET_POLL_MS = 5000;
 const MAX_STEPS_PER_RECONCILE = 6;
 
 const isInFlight = (nu: NodeUpdate | undefined): boolean => IN_FLIGHT_STATES.has(nu?.status?.state ?? 'Idle');
+/** Conflicting nodes named in a policy's status (the count has them all). */
+const MAX_CONFLICTS_LISTED = 10;
+
+interface Policy {
+  object: UpdatePolicy;
+  resolved: ResolvedPolicy;
+}
+
+/**
+ * Which followed policy (node group) a node belongs to: the one it is in flight under, else the one
+ * selecting it; two selecting it is a conflict (the node is left alone). `selected`: the policy's
+ * selector matches now (a node taken out mid-update still finishes, but is not admitted again).
+ */
+type Group = { policy: string; selected: boolean } | { policy?: undefined; conflict: string[] };
 
 /** The status after a JSON merge patch (null deletes). */
 function mergeStatus(status: NodeUpdateStatus | undefined, patch: NodeUpdateStatusPatch): NodeUpdateStatus {
@@ -69,8 +84,8 @@ function podReady(pod: { status?: { conditions?: Array<{ type: string; status: s
 export class Controller {
   private readonly kube: Kube;
   private readonly drains = new Map<string, DrainTask>();
-  /** Nodes the cluster step admitted (with their target) whose reconcile has not written it yet: they hold a slot. */
-  private readonly admissions = new Map<string, string>();
+  /** Nodes the cluster step admitted (policy, target) whose reconcile has not written it yet: they hold a slot. */
+  private readonly admissions = new Map<string, { policy: string; target: string }>();
   private queue: WorkQueue<string> | undefined;
   private informers: { policy: Informer<UpdatePolicy>; nodes: Informer<NodeView>; nodeUpdates: Informer<NodeUpdate> } | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -78,7 +93,8 @@ export class Controller {
   private synced = false;
   private warnedNoPolicy = false;
   private lastClusterStep = 0;
-  private lastPolicyStatusWrite = 0;
+  private readonly lastPolicyStatusWrite = new Map<string, number>();
+  private reportedConflicts = '';
 
   constructor(
     private readonly kc: KubeConfig,
@@ -107,14 +123,16 @@ export class Controller {
     this.informers = {
       policy: new Informer(this.kc, {
         path: `/apis/${GROUP}/${VERSION}/${UPDATE_POLICY.plural}`,
-        query: { fieldSelector: `metadata.name=${this.opts.policyName}` },
+        query: this.opts.policyNames.length === 1 && this.opts.policyNames[0] !== '*' ? { fieldSelector: `metadata.name=${this.opts.policyNames[0]}` } : {},
         project: projectPolicy,
         handlers: {
           upsert: (prev, next) => {
             // a status write of ours changes nothing we act on
-            if (prev?.metadata.generation !== next.metadata.generation) this.enqueueAll();
+            if (this.follows(next.metadata.name) && prev?.metadata.generation !== next.metadata.generation) this.enqueueAll();
           },
-          remove: () => this.enqueue(CLUSTER),
+          remove: (prev) => {
+            if (this.follows(prev.metadata.name)) this.enqueueAll();
+          },
         },
         onRequest: count(UPDATE_POLICY.plural),
         onWatchError: onWatchError('policy'),
@@ -200,16 +218,35 @@ export class Controller {
     this.enqueue(CLUSTER);
   }
 
-  private policy(): { object: UpdatePolicy; resolved: ResolvedPolicy } | undefined {
-    const object = this.informers!.policy.items.get(this.opts.policyName);
-    if (object === undefined) {
-      // acting on every node of a cluster by default would be a surprise: the policy opts nodes in
-      if (!this.warnedNoPolicy) this.log.warn({ policy: this.opts.policyName }, 'UpdatePolicy not found: no node is touched until it exists');
-      this.warnedNoPolicy = true;
-      return undefined;
+  private follows(name: string): boolean {
+    return this.opts.policyNames.includes('*') || this.opts.policyNames.includes(name);
+  }
+
+  /** The followed policies by name (sorted). */
+  private policies(): Map<string, Policy> {
+    const out = new Map<string, Policy>();
+    for (const object of [...this.informers!.policy.items.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+      if (this.follows(object.metadata.name)) out.set(object.metadata.name, { object, resolved: resolvePolicy(object.spec) });
     }
-    this.warnedNoPolicy = false;
-    return { object, resolved: resolvePolicy(object.spec) };
+    if (out.size === 0) {
+      // acting on every node of a cluster by default would be a surprise: a policy opts nodes in
+      if (!this.warnedNoPolicy) this.log.warn({ policy: this.opts.policyNames }, 'UpdatePolicy not found: no node is touched until it exists');
+      this.warnedNoPolicy = true;
+    } else this.warnedNoPolicy = false;
+    return out;
+  }
+
+  private groupOf(node: NodeView, nu: NodeUpdate | undefined, policies: Map<string, Policy>): Group {
+    const matches = (name: string) => matchesSelector(node.metadata.labels, policies.get(name)!.resolved.nodeSelector);
+    if (isInFlight(nu)) {
+      const under = nu?.metadata.labels?.[LABEL_POLICY];
+      // in flight under a policy gone (or admitted before groups existed): the first one finishes it
+      const policy = under !== undefined && policies.has(under) ? under : [...policies.keys()][0]!;
+      return { policy, selected: matches(policy) };
+    }
+    const matching = [...policies.keys()].filter(matches);
+    if (matching.length > 1) return { conflict: matching };
+    return matching.length === 1 ? { policy: matching[0]!, selected: true } : { conflict: [] };
   }
 
   private putNodeUpdate(raw: unknown): NodeUpdate {
@@ -224,29 +261,33 @@ export class Controller {
     if (!this.running) return;
     const end = this.metrics.reconcileSeconds.startTimer({ kind: 'node' });
     try {
-      const policy = this.policy()?.resolved;
+      const policies = this.policies();
       const node = this.informers!.nodes.items.get(name);
-      if (policy === undefined || node === undefined) return;
+      if (policies.size === 0 || node === undefined) return;
       let nu = this.informers!.nodeUpdates.items.get(name);
-      const selected = matchesSelector(node.metadata.labels, policy.nodeSelector);
+      const group = this.groupOf(node, nu, policies);
+      // not in a group, or in two (reported in both policies' status): left alone
+      if (group.policy === undefined) return;
+      const policy = policies.get(group.policy)!.resolved;
+      const selected = group.selected;
       if (nu === undefined) {
         if (!selected) return;
         // creation runs in the workers: new nodes are created concurrently, bounded by their number
         nu = this.putNodeUpdate(await this.kube.createNodeUpdate(node.metadata));
         this.enqueue(CLUSTER);
       }
-      const target = this.admissions.get(name);
-      if (target !== undefined) {
+      const admission = this.admissions.get(name);
+      if (admission !== undefined) {
         this.admissions.delete(name);
-        if (!isInFlight(nu)) {
-          await this.admitNode(nu, target, policy);
+        if (!isInFlight(nu) && admission.policy === group.policy) {
+          await this.admitNode(nu, admission.target, admission.policy, policy);
           return;
         }
       }
       // a node taken out of the selector mid-update still finishes (and holds its slot until then)
       if (!selected && !isInFlight(nu)) return;
       if (!isInFlight(nu)) await this.reportHold(node, nu);
-      await this.advance(node, nu, policy);
+      await this.advance(node, nu, group.policy, policy);
     } finally {
       end();
     }
@@ -272,9 +313,9 @@ export class Controller {
    * leaves a node that the admission's quorum read counts in flight (never one it misses); the
    * next leader's reconcile puts the spec back in line with the state.
    */
-  private async admitNode(nu: NodeUpdate, target: string, policy: ResolvedPolicy): Promise<void> {
+  private async admitNode(nu: NodeUpdate, target: string, policyName: string, policy: ResolvedPolicy): Promise<void> {
     const name = nu.metadata.name;
-    nu = this.putNodeUpdate(await this.kube.patchNodeUpdateSpec(name, specFor('Staging', target), true));
+    nu = this.putNodeUpdate(await this.kube.patchNodeUpdateSpec(name, specFor('Staging', target), policyName));
     const s = admit(nu, target, new Date());
     nu = this.putNodeUpdate(await this.kube.patchNodeUpdateStatus(name, s.status!));
     this.record(nu, 'Idle', s);
@@ -295,7 +336,7 @@ export class Controller {
    * Steps the node as far as it goes without waiting (effects carried out on the way: the cordon
    * before the drain, the drain before Rebooting), then writes the status once, the spec, Events.
    */
-  private async advance(node: NodeView, nu: NodeUpdate, policy: ResolvedPolicy): Promise<void> {
+  private async advance(node: NodeView, nu: NodeUpdate, policyName: string, policy: ResolvedPolicy): Promise<void> {
     const name = nu.metadata.name;
     const before = nu.status?.state ?? 'Idle';
     const facts: NodeFacts = { ready: node.ready, readySince: node.readySince ? new Date(node.readySince) : undefined, notReadyDaemonSetPods: [], drain: this.drains.get(name)?.result };
@@ -334,7 +375,7 @@ export class Controller {
     const spec = specFor(state, nu.status?.targetVersion);
     const labelled = nu.metadata.labels?.[LABEL_IN_FLIGHT] === 'true';
     if (spec.desiredState !== nu.spec.desiredState || spec.targetVersion !== nu.spec.targetVersion || labelled !== isInFlight(nu)) {
-      nu = this.putNodeUpdate(await this.kube.patchNodeUpdateSpec(name, spec, isInFlight(nu)));
+      nu = this.putNodeUpdate(await this.kube.patchNodeUpdateSpec(name, spec, isInFlight(nu) ? (nu.metadata.labels?.[LABEL_POLICY] ?? policyName) : undefined));
     }
     let from = before;
     for (const s of steps) {
@@ -456,17 +497,43 @@ export class Controller {
 
   // ---- cluster level ----
 
-  private candidates(policy: ResolvedPolicy): Candidate[] {
+  /** Each group's nodes as the scheduler sees them, and the nodes two followed policies select. */
+  private groups(policies: Map<string, Policy>): { candidates: Map<string, Candidate[]>; conflicts: Map<string, string[]> } {
     const { nodes, nodeUpdates } = this.informers!;
-    const out: Candidate[] = [];
-    for (const node of nodes.items.values()) {
+    const candidates = new Map<string, Candidate[]>([...policies.keys()].map((p) => [p, []]));
+    const conflicts = new Map<string, string[]>([...policies.keys()].map((p) => [p, []]));
+    for (const node of [...nodes.items.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       const nu = nodeUpdates.items.get(node.metadata.name);
-      if (nu === undefined) continue;
-      const selected = matchesSelector(node.metadata.labels, policy.nodeSelector);
-      if (!selected && !isInFlight(nu)) continue;
+      const group = this.groupOf(node, nu, policies);
+      if (group.policy === undefined) {
+        for (const p of group.conflict) conflicts.get(p)!.push(node.metadata.name);
+        continue;
+      }
+      if (nu === undefined || (!group.selected && !isInFlight(nu))) continue;
+      const policy = policies.get(group.policy)!.resolved;
       // an admitted node holds its slot from the decision on
       const status: NodeUpdateStatus = this.admissions.has(nu.metadata.name) && !isInFlight(nu) ? { ...nu.status, state: 'Staging' } : (nu.status ?? {});
-      out.push({ name: nu.metadata.name, status, target: selected ? (policy.targetVersion ?? nu.status?.availableVersion) : undefined, hold: disruptionHold(snapshot(node)) });
+      candidates.get(group.policy)!.push({
+        name: nu.metadata.name,
+        status,
+        target: group.selected ? (policy.targetVersion ?? nu.status?.availableVersion) : undefined,
+        hold: disruptionHold(snapshot(node)),
+      });
+    }
+    return { candidates, conflicts };
+  }
+
+  /** Each group's schedule; a policy that cannot be read admits nobody (logged). */
+  private schedules(policies: Map<string, Policy>): Map<string, ReturnType<typeof schedule>> {
+    const { candidates } = this.groups(policies);
+    const out = new Map<string, ReturnType<typeof schedule>>();
+    for (const [name, p] of policies) {
+      try {
+        out.set(name, schedule(candidates.get(name)!, p.resolved, new Date()));
+      } catch (err) {
+        if (!(err instanceof PolicyError)) throw err;
+        this.log.error({ policy: name, err: err.message }, 'policy is invalid: no node is admitted until it is fixed');
+      }
     }
     return out;
   }
@@ -481,46 +548,66 @@ export class Controller {
     this.lastClusterStep = Date.now();
     const end = this.metrics.reconcileSeconds.startTimer({ kind: 'cluster' });
     try {
-      const policy = this.policy();
-      if (policy === undefined) return;
-      let sched;
-      try {
-        sched = schedule(this.candidates(policy.resolved), policy.resolved, new Date());
-        if (sched.admit.length > 0) {
-          // Quorum read right before admitting: the budget must count every node in flight, even
-          // one whose change the watch has not delivered yet (e.g. written by a previous leader).
-          for (const nu of await this.kube.listInFlightNodeUpdates()) this.informers!.nodeUpdates.observe(projectNodeUpdate(nu));
-          sched = schedule(this.candidates(policy.resolved), policy.resolved, new Date());
+      const policies = this.policies();
+      if (policies.size === 0) return;
+      let schedules = this.schedules(policies);
+      if ([...schedules.values()].some((sched) => sched.admit.length > 0)) {
+        // Quorum read right before admitting: each budget must count every node in flight, even
+        // one whose change the watch has not delivered yet (e.g. written by a previous leader).
+        for (const nu of await this.kube.listInFlightNodeUpdates()) this.informers!.nodeUpdates.observe(projectNodeUpdate(nu));
+        schedules = this.schedules(policies);
+      }
+      for (const [policy, sched] of schedules) {
+        for (const c of sched.admit) {
+          this.admissions.set(c.name, { policy, target: c.target! });
+          this.enqueue(c.name);
         }
-      } catch (err) {
-        if (!(err instanceof PolicyError)) throw err;
-        this.log.error({ policy: this.opts.policyName, err: err.message }, 'policy is invalid: no node is admitted until it is fixed');
-        return;
       }
-      for (const c of sched.admit) {
-        this.admissions.set(c.name, c.target!);
-        this.enqueue(c.name);
+      const { candidates, conflicts } = this.groups(policies);
+      this.reportConflicts(conflicts);
+      this.metrics.paused.set([...schedules.values()].some((sched) => sched.status.paused) ? 1 : 0);
+      this.recordNodeMetrics([...candidates.values()].flat().map((c) => this.informers!.nodeUpdates.items.get(c.name)!));
+      for (const [name, p] of policies) {
+        const sched = schedules.get(name);
+        if (sched === undefined) continue;
+        const group = candidates.get(name)!;
+        const conflicting = conflicts.get(name)!;
+        const upToDate = group.filter((c) => (c.status.state ?? 'Idle') === 'Idle' && (c.target === undefined || c.target === c.status.currentVersion)).length;
+        const status = {
+          ...sched.status,
+          nodesUpdating: sched.status.nodesUpdating + sched.admit.length,
+          pausedReason: sched.status.pausedReason ?? null,
+          observedGeneration: p.object.metadata.generation ?? 0,
+          nodes: group.length,
+          nodesUpToDate: upToDate,
+          conflicts: conflicting.length,
+          conflictingNodes: conflicting.slice(0, MAX_CONFLICTS_LISTED),
+        };
+        await this.writePolicyStatus(p.object, status);
       }
-      const candidates = this.candidates(policy.resolved);
-      this.metrics.paused.set(sched.status.paused ? 1 : 0);
-      this.recordNodeMetrics(candidates.map((c) => this.informers!.nodeUpdates.items.get(c.name)!));
-      const status = { ...sched.status, nodesUpdating: sched.status.nodesUpdating + sched.admit.length, pausedReason: sched.status.pausedReason ?? null, observedGeneration: policy.object.metadata.generation ?? 0 };
-      await this.writePolicyStatus(policy.object, status);
     } finally {
       end();
     }
   }
 
+  private reportConflicts(conflicts: Map<string, string[]>): void {
+    const summary = JSON.stringify([...conflicts].filter(([, nodes]) => nodes.length > 0));
+    if (summary === this.reportedConflicts) return;
+    this.reportedConflicts = summary;
+    if (summary !== '[]') this.log.error({ conflicts: Object.fromEntries(conflicts) }, 'nodes selected by more than one UpdatePolicy are not updated: make the node selectors disjoint');
+  }
+
   /** Flags at once; counts alone at most every few seconds (the tick writes the last ones). */
   private async writePolicyStatus(policy: UpdatePolicy, next: Record<string, unknown>): Promise<void> {
+    const name = policy.metadata.name;
     const current = (policy.status ?? {}) as Record<string, unknown>;
-    const differs = (k: string) => (current[k] ?? null) !== next[k];
+    const differs = (k: string) => JSON.stringify(current[k] ?? null) !== JSON.stringify(next[k]);
     const keys = Object.keys(next);
     if (!keys.some(differs)) return;
-    const countsOnly = keys.filter(differs).every((k) => k === 'nodesUpdating' || k === 'failures');
-    if (countsOnly && Date.now() - this.lastPolicyStatusWrite < POLICY_STATUS_MIN_INTERVAL_MS) return;
-    this.lastPolicyStatusWrite = Date.now();
-    await this.kube.patchPolicyStatus(this.opts.policyName, next as never);
+    const countsOnly = keys.filter(differs).every((k) => k === 'nodesUpdating' || k === 'failures' || k === 'nodesUpToDate');
+    if (countsOnly && Date.now() - (this.lastPolicyStatusWrite.get(name) ?? 0) < POLICY_STATUS_MIN_INTERVAL_MS) return;
+    this.lastPolicyStatusWrite.set(name, Date.now());
+    await this.kube.patchPolicyStatus(name, next as never);
     // our own write: keep the cache in step so the next step does not write it again
     this.informers!.policy.put({ ...policy, status: { ...policy.status, ...(next as object) } });
   }

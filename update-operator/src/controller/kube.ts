@@ -9,7 +9,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, LABEL_IN_FLIGHT, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicyStatus } from '../model/api.js';
+import { API_VERSION, GROUP, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicyStatus } from '../model/api.js';
 import { classifyEviction, type EvictionOutcome, type PodRef } from './drain-plan.js';
 import type { NodePatch } from './node-effects.js';
 
@@ -72,10 +72,14 @@ export class Kube {
     }
   }
 
-  /** The spec, and the in-flight label the admission's quorum read selects on. */
-  async patchNodeUpdateSpec(name: string, spec: NodeUpdateSpec, inFlight: boolean): Promise<NodeUpdate> {
-    // null removes targetVersion when going back to Idle, and the label
-    const body = { metadata: { labels: { [LABEL_IN_FLIGHT]: inFlight ? 'true' : null } }, spec: { desiredState: spec.desiredState, targetVersion: spec.targetVersion ?? null } };
+  /**
+   * The spec, and the labels of a node in flight (`policy`: the group it is in flight under;
+   * undefined removes them): the admission's quorum read selects on the in-flight one.
+   */
+  async patchNodeUpdateSpec(name: string, spec: NodeUpdateSpec, policy: string | undefined): Promise<NodeUpdate> {
+    // null removes targetVersion when going back to Idle, and the labels
+    const labels = { [LABEL_IN_FLIGHT]: policy !== undefined ? 'true' : null, [LABEL_POLICY]: policy ?? null };
+    const body = { metadata: { labels }, spec: { desiredState: spec.desiredState, targetVersion: spec.targetVersion ?? null } };
     this.count('patch', NODE_UPDATE.plural);
     return (await this.custom.patchClusterCustomObject({ ...NU_REF, name, body }, MERGE_PATCH)) as NodeUpdate;
   }

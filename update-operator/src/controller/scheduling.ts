@@ -81,7 +81,7 @@ export function ineligibility(c: Candidate, policy: ResolvedPolicy, now: Date): 
 
 export interface Schedule {
   admit: Candidate[];
-  status: Required<Omit<UpdatePolicyStatus, 'observedGeneration' | 'pausedReason'>> & { pausedReason?: string };
+  status: Required<Pick<UpdatePolicyStatus, 'paused' | 'failures' | 'nodesUpdating' | 'maxUnavailable' | 'inMaintenanceWindow'>> & { pausedReason?: string };
 }
 
 /**

@@ -23,6 +23,8 @@ export const ANNOTATION_PRIOR_LB_EXCLUSION = `${GROUP}/excluded-from-lb-before-u
  * removed only after the node left flight, so a quorum list by it never under-counts nodes in flight.
  */
 export const LABEL_IN_FLIGHT = `${GROUP}/in-flight`;
+/** NodeUpdate label: the policy (node group) that admitted the node, while it is in flight. */
+export const LABEL_POLICY = `${GROUP}/policy`;
 /** Node annotation: the autoscaler hold annotations' values before the operator set them (JSON). */
 export const ANNOTATION_PRIOR_AUTOSCALER_HOLD = `${GROUP}/autoscaler-hold-before-update`;
 /** NodeUpdate condition type: the node is skipped while an autoscaler hold annotation is on it. */
@@ -211,6 +213,14 @@ export interface UpdatePolicyStatus {
   maxUnavailable?: number;
   inMaintenanceWindow?: boolean;
   observedGeneration?: number;
+  /** Nodes of this group (selected by this policy alone, or in flight under it). */
+  nodes?: number;
+  /** Nodes of this group with nothing to update. */
+  nodesUpToDate?: number;
+  /** Nodes this policy selects that another followed policy selects too: an error, such nodes are not updated. */
+  conflicts?: number;
+  /** The first of them (at most 10), by name. */
+  conflictingNodes?: string[];
 }
 
 export interface UpdatePolicy {
