@@ -42,7 +42,7 @@ interface DrainTask {
 const CLUSTER = '\0cluster';
 /** The cluster step runs at most this often (events in between are coalesced). */
 const CLUSTER_STEP_MIN_INTERVAL_MS = 1000;
-/** Policy status counts are rewritten at most this often (flags such as paused: at once). */
+/** During a rollout, policy status counts are rewritten at most this often (flags such as paused: at once). */
 const POLICY_STATUS_MIN_INTERVAL_MS = 5000;
 /** While a node waits for its DaemonSet pods (no pod watch), look again this often. */
 const DAEMONSET_POLL_MS = 5000;
@@ -103,6 +103,7 @@ export class Controller {
     private readonly metrics: ControllerMetrics,
   ) {
     this.kube = new Kube(kc, (verb, resource) => metrics.apiRequests.inc({ verb, resource }));
+    metrics.nodeCounts = () => this.nodeCounts();
   }
 
   /** Starts reconciling (call when this replica becomes leader): fills the caches, then works. */
@@ -566,7 +567,6 @@ export class Controller {
       const { candidates, conflicts } = this.groups(policies);
       this.reportConflicts(conflicts);
       this.metrics.paused.set([...schedules.values()].some((sched) => sched.status.paused) ? 1 : 0);
-      this.recordNodeMetrics([...candidates.values()].flat().map((c) => this.informers!.nodeUpdates.items.get(c.name)!));
       for (const [name, p] of policies) {
         const sched = schedules.get(name);
         if (sched === undefined) continue;
@@ -597,7 +597,7 @@ export class Controller {
     if (summary !== '[]') this.log.error({ conflicts: Object.fromEntries(conflicts) }, 'nodes selected by more than one UpdatePolicy are not updated: make the node selectors disjoint');
   }
 
-  /** Flags at once; counts alone at most every few seconds (the tick writes the last ones). */
+  /** Flags at once; counts alone, during a rollout, at most every few seconds (the tick writes the last ones). */
   private async writePolicyStatus(policy: UpdatePolicy, next: Record<string, unknown>): Promise<void> {
     const name = policy.metadata.name;
     const current = (policy.status ?? {}) as Record<string, unknown>;
@@ -605,19 +605,26 @@ export class Controller {
     const keys = Object.keys(next);
     if (!keys.some(differs)) return;
     const countsOnly = keys.filter(differs).every((k) => k === 'nodesUpdating' || k === 'failures' || k === 'nodesUpToDate');
-    if (countsOnly && Date.now() - (this.lastPolicyStatusWrite.get(name) ?? 0) < POLICY_STATUS_MIN_INTERVAL_MS) return;
+    // during a rollout the counts change with every node: rewrite them at most every few seconds
+    const rolling = (next['nodesUpdating'] as number) > 0 || (current['nodesUpdating'] as number | undefined ?? 0) > 0;
+    if (countsOnly && rolling && Date.now() - (this.lastPolicyStatusWrite.get(name) ?? 0) < POLICY_STATUS_MIN_INTERVAL_MS) return;
     this.lastPolicyStatusWrite.set(name, Date.now());
     await this.kube.patchPolicyStatus(name, next as never);
     // our own write: keep the cache in step so the next step does not write it again
     this.informers!.policy.put({ ...policy, status: { ...policy.status, ...(next as object) } });
   }
 
-  private recordNodeMetrics(nus: NodeUpdate[]): void {
+  /** Managed nodes by state and running version, for the nodes gauge (computed when scraped: always current). */
+  private nodeCounts(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const nu of nus) {
-      const key = `${nu.status?.state ?? 'Idle'}\0${nu.status?.currentVersion ?? 'unknown'}`;
+    if (!this.synced) return counts;
+    const policies = this.policies();
+    for (const c of [...this.groups(policies).candidates.values()].flat()) {
+      const nu = this.informers!.nodeUpdates.items.get(c.name);
+      const key = `${nu?.status?.state ?? 'Idle'}\0${nu?.status?.currentVersion ?? 'unknown'}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
-    this.metrics.setNodes(counts);
+    return counts;
   }
+
 }

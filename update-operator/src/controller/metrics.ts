@@ -5,7 +5,15 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly nodes = new Gauge({ name: 'update_operator_nodes', help: 'Nodes per rollout state and running version', labelNames: ['state', 'version'], registers: [this.registry] });
+  /** Counts of managed nodes by `state\0version`, read at each scrape (the controller's caches). */
+  nodeCounts: () => ReadonlyMap<string, number> = () => new Map();
+  readonly nodes = new Gauge({
+    name: 'update_operator_nodes',
+    help: 'Nodes per rollout state and running version',
+    labelNames: ['state', 'version'],
+    registers: [this.registry],
+    collect: () => this.setNodes(this.nodeCounts()),
+  });
   readonly drainSeconds = new Histogram({
     name: 'update_operator_drain_duration_seconds',
     help: 'Time from cordon to a finished or abandoned drain',
@@ -25,8 +33,7 @@ export class ControllerMetrics {
   });
   readonly leader = new Gauge({ name: 'update_operator_leader', help: '1 while this replica holds the leader Lease', registers: [this.registry] });
 
-  /** Replaces the per-state node counts. */
-  setNodes(counts: ReadonlyMap<string, number>): void {
+  private setNodes(counts: ReadonlyMap<string, number>): void {
     this.nodes.reset();
     for (const [key, n] of counts) {
       const [state, version] = key.split('\0') as [string, string];
