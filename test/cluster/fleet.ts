@@ -25,7 +25,7 @@ export interface FleetOptions {
   version: string;
   /** Labels for every node: give each test its own label and select workloads/policies by it. */
   labels?: Record<string, string>;
-  /** Host file options; each host gets seed = its index * 100 unless `seed` is given. */
+  /** Host file options; each host gets seed = (its index * 100) mod 2048 (seeds are 0..2047) unless `seed` is given. */
   host?: Omit<SimulatedHostOptions, 'version'>;
   node?: Pick<SimulatedNodeOptions, 'rebootDowntimeMs' | 'leaseRenewMs' | 'podSyncMs'>;
 }
@@ -48,7 +48,7 @@ export async function startSimulatedFleet(cluster: TestCluster, opts: FleetOptio
     })());
   try {
     for (const [index, name] of opts.names.entries()) {
-      const host = await createSimulatedHostFiles(join(dir, name), { seed: index * 100, ...opts.host, version: opts.version });
+      const host = await createSimulatedHostFiles(join(dir, name), { seed: (index * 100) % 2048, ...opts.host, version: opts.version });
       const node = await startSimulatedNode(cluster, { ...opts.node, name, labels: opts.labels, ...host });
       members.push({ node, host });
     }

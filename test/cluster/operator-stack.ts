@@ -23,7 +23,7 @@ import type { FleetMember } from './fleet.js';
 import { repoRoot } from './repo-root.js';
 import { DEFAULT_ARCH, DEFAULT_VARIANT } from './sim-host.js';
 import { waitFor } from './wait.js';
-import { AGENT_SA, crds, DEFAULT_MANIFEST_OPTIONS, namespaceObject, NodeAgent, nodeUpdateStore, operatorObjects } from '@updog-ts/update-operator';
+import { AGENT_SA, CONTROLLER_NODE_OPTIONS, crds, DEFAULT_MANIFEST_OPTIONS, namespaceObject, NodeAgent, nodeUpdateStore, operatorObjects } from '@updog-ts/update-operator';
 
 /** The agents' service account, as the DaemonSet runs them (update-operator/src/deploy/manifests.ts). */
 export const AGENT_SERVICE_ACCOUNT = { namespace: DEFAULT_MANIFEST_OPTIONS.namespace, name: AGENT_SA };
@@ -205,15 +205,19 @@ export interface ControllerProcessOptions {
   /** Namespace for the controller's Lease and Events. */
   namespace: string;
   identity: string;
-  policy: string;
+  /** UpdatePolicies to follow (several: node groups). */
+  policy: string | string[];
+  /** Cluster-step period (default 1 s, for quick tests; the production default is 5 s). */
+  tickSeconds?: number;
 }
 
 /** Starts a controller replica (the real bin, child process) with a 1 s tick and short lease times. */
 export function startControllerProcess(opts: ControllerProcessOptions): ControllerProcess {
   const bin = join(repoRoot(), 'update-operator', 'dist', 'cli', 'update-operator.js');
-  const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, '--policy', opts.policy,
-    '--metrics-address', '127.0.0.1:0', '--tick', '1', '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, ...[opts.policy].flat().flatMap((p) => ['--policy', p]),
+    '--metrics-address', '127.0.0.1:0', '--tick', String(opts.tickSeconds ?? 1), '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
+  // the Deployment's heap limits, so tests and the benchmark measure what runs in a cluster
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: CONTROLLER_NODE_OPTIONS } });
   // never outlive the process that started it, even if it dies before its cleanup
   const killChild = () => child.kill('SIGKILL');
   process.on('exit', killChild);

@@ -23,13 +23,14 @@ class MemoryNodeUpdateStore implements NodeUpdateStore {
   async get(): Promise<NodeUpdate> {
     return structuredClone(this.object);
   }
-  async patchStatus(patch: StatusPatch): Promise<void> {
+  async patchStatus(patch: StatusPatch): Promise<NodeUpdate> {
     const status: Record<string, unknown> = { ...this.object.status };
     for (const [key, value] of Object.entries(patch)) {
       if (value === null) delete status[key];
       else if (value !== undefined) status[key] = value;
     }
     this.object = { ...this.object, status };
+    return structuredClone(this.object);
   }
   async watch(): Promise<() => void> {
     return () => undefined;
@@ -105,5 +106,81 @@ describe('agent passes against the host update API', () => {
     expect(store.object.status).toMatchObject({ observedGeneration: 3, hostState: 'Staged', stagedVersion: '1.1.0' });
     expect(host.next).toBe('A');
     expect(host.rebootRequests).toBe(0);
+  });
+});
+
+/** The store above, with a watch that, like the apiserver's, shows every write (the agent's own status patches too). */
+class WatchedNodeUpdateStore extends MemoryNodeUpdateStore {
+  patches: StatusPatch[] = [];
+  gets = 0;
+  private listener: ((nu: NodeUpdate | undefined) => void) | undefined;
+  override async get(): Promise<NodeUpdate> {
+    this.gets += 1;
+    return super.get();
+  }
+  override async patchStatus(patch: StatusPatch): Promise<NodeUpdate> {
+    this.patches.push(patch);
+    const stored = await super.patchStatus(patch);
+    this.emit();
+    return stored;
+  }
+  override async watch(onChange: (nu: NodeUpdate | undefined) => void): Promise<() => void> {
+    this.listener = onChange;
+    this.emit();
+    return () => (this.listener = undefined);
+  }
+  override setSpec(spec: NodeUpdateSpec): void {
+    super.setSpec(spec);
+    this.emit();
+  }
+  private emit(): void {
+    const rv = String(Number(this.object.metadata.resourceVersion ?? '0') + 1);
+    this.object = { ...this.object, metadata: { ...this.object.metadata, resourceVersion: rv } };
+    const copy = structuredClone(this.object);
+    queueMicrotask(() => this.listener?.(copy));
+  }
+}
+
+describe('agent wake-ups', () => {
+  it('acts once per spec generation and never on its own status writes; reads the object from the watch', async () => {
+    const watched = new WatchedNodeUpdateStore({ apiVersion: API_VERSION, kind: 'NodeUpdate', metadata: { name: 'node-1', generation: 1 }, spec: { desiredState: 'Idle' } });
+    host.rebootLater = false;
+    const logger = createLogger('test', 'silent');
+    // heartbeat an hour away: every pass below is a wake-up by the watch or by start
+    const a = new NodeAgent({ api: new UpdateApiClient(server.socketPath), store: watched, logger, heartbeatMs: 3_600_000, refreshMs: 3_600_000, random: () => 0.5 });
+    await a.start();
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await settle();
+    // start: one report (generation 1 answered: Idle spec, nothing to undo)
+    expect(watched.patches.length).toBe(1);
+    expect(watched.object.status?.observedGeneration).toBe(1);
+
+    watched.setSpec({ desiredState: 'Staged', targetVersion: '1.1.0' });
+    await settle();
+    expect(watched.patches.length).toBe(2);
+    expect(watched.object.status).toMatchObject({ observedGeneration: 2, stagedVersion: '1.1.0', hostState: 'Staged' });
+
+    watched.setSpec({ desiredState: 'Rebooted', targetVersion: '1.1.0' });
+    await settle();
+    // rebootGeneration before the reboot, then the verified boot after it
+    expect(watched.patches.map((p) => [p.rebootGeneration, p.observedGeneration])).toEqual([
+      [undefined, 1],
+      [undefined, 2],
+      [3, undefined],
+      [undefined, 3],
+    ]);
+    expect(watched.object.status).toMatchObject({ observedGeneration: 3, currentVersion: '1.1.0' });
+    expect(host.rebootRequests).toBe(1);
+    // every pass read the object from the watch
+    expect(watched.gets).toBe(0);
+
+    // a report that changes nothing but the heartbeat is the heartbeat's job: a change pass writes nothing
+    expect(await a.pass('change')).toBe(false);
+    expect(await a.pass('heartbeat')).toBe(true);
+    await settle();
+    expect(watched.patches.length).toBe(5);
+    await a.stop();
   });
 });

@@ -91,7 +91,8 @@ describe('a maintenance window that opens during the test', () => {
     const generation = (await readPolicy(f.policyName)).metadata.generation;
 
     const closedStatus = await observedPolicyStatus(f, opensAt - Date.now());
-    expect(closedStatus).toEqual({ paused: false, failures: 0, nodesUpdating: 0, maxUnavailable: 1, inMaintenanceWindow: false, observedGeneration: generation });
+    const group = { conflicts: 0, conflictingNodes: [], nodes: 2 };
+    expect(closedStatus).toEqual({ paused: false, failures: 0, nodesUpdating: 0, maxUnavailable: 1, inMaintenanceWindow: false, observedGeneration: generation, ...group, nodesUpToDate: 0 });
     // the gauge is set in the same pass, before the status is written
     expect(await controller.metrics()).toContain('update_operator_paused 0');
     const closedSamples = await sampleNodesUntil(f, opensAt);
@@ -125,7 +126,7 @@ describe('a maintenance window that opens during the test', () => {
       const s = (await readPolicy(f.policyName)).status;
       return s?.nodesUpdating === 0 ? s : undefined;
     }, { what: 'the policy status to count no node updating' });
-    expect(openStatus).toEqual({ paused: false, failures: 0, nodesUpdating: 0, maxUnavailable: 1, inMaintenanceWindow: true, observedGeneration: generation });
+    expect(openStatus).toEqual({ paused: false, failures: 0, nodesUpdating: 0, maxUnavailable: 1, inMaintenanceWindow: true, observedGeneration: generation, ...group, nodesUpToDate: 2 });
     expect(await controller.metrics()).toContain(`update_operator_nodes{state="Idle",version="${NEW}"} 2`);
   });
 });
@@ -144,7 +145,7 @@ describe('a maintenance window closed for the whole test', () => {
     const metrics = await metricsAfterIdlePass(f, controller);
     expect(metrics).toContain('update_operator_paused 0');
     const status = await observedPolicyStatus(f, 30_000);
-    expect(status).toEqual({ paused: false, failures: 0, nodesUpdating: 0, maxUnavailable: 1, inMaintenanceWindow: false, observedGeneration: 1 });
+    expect(status).toEqual({ paused: false, failures: 0, nodesUpdating: 0, maxUnavailable: 1, inMaintenanceWindow: false, observedGeneration: 1, conflicts: 0, conflictingNodes: [], nodes: 2, nodesUpToDate: 0 });
 
     // keep watching through several controller ticks (1 s) and agent heartbeats
     const samples = await sampleNodesUntil(f, Date.now() + 6_000);

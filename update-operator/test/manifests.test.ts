@@ -2,6 +2,8 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { helmChartFiles, installYaml } from '../src/cli/manifests.js';
 import { AGENT_SA, CONTROLLER_SA, DEFAULT_MANIFEST_OPTIONS } from '../src/deploy/manifests.js';
+import { alertRules, grafanaDashboard, monitoringExpressions } from '../src/deploy/monitoring.js';
+import { ControllerMetrics } from '../src/controller/metrics.js';
 
 type K8sObject = { kind: string; metadata: { name: string; namespace?: string }; spec?: any; rules?: any[] };
 const objects = loadAllYaml(installYaml()) as K8sObject[];
@@ -49,5 +51,36 @@ describe('install manifests', () => {
       .replaceAll('{{ .Values.image }}', DEFAULT_MANIFEST_OPTIONS.image)
       .replaceAll('{{ .Values.controller.replicas }}', '2');
     expect(loadAllYaml(rendered)).toEqual(objects.slice(3));
+  });
+});
+
+describe('monitoring', () => {
+  it('every dashboard and alert expression names only metrics the controller exports', async () => {
+    const exported = new Set<string>();
+    for (const m of await new ControllerMetrics().registry.getMetricsAsJSON()) {
+      exported.add(m.name);
+      if (m.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${m.name}${suffix}`);
+    }
+    const expressions = monitoringExpressions();
+    expect(expressions.length).toBe(alertRules().length + 9);
+    for (const expr of expressions) {
+      const names = [...expr.matchAll(/\b(update_operator_[a-z_]+)\b/g)].map((m) => m[1]!);
+      expect(names.length, expr).toBeGreaterThan(0);
+      for (const name of names) expect(exported.has(name), `${name} in ${expr}`).toBe(true);
+    }
+    expect(alertRules().map((r) => r.alert)).toEqual(['UpdateOperatorRolloutStalled', 'UpdateOperatorFailureBudgetSpent', 'UpdateOperatorNodeFailed', 'UpdateOperatorNoLeader']);
+  });
+  it('the Helm chart ships the dashboard JSON and the rules behind values switched off by default', () => {
+    const files = helmChartFiles();
+    expect(JSON.parse(files['files/grafana-dashboard.json']!)).toEqual(grafanaDashboard());
+    expect(files['values.yaml']).toContain('grafanaDashboard: false');
+    expect(files['templates/grafana-dashboard.yaml']).toContain('{{- if .Values.monitoring.grafanaDashboard }}');
+    expect(files['templates/grafana-dashboard.yaml']).toContain('{{ .Files.Get "files/grafana-dashboard.json" | indent 4 }}');
+    const rules = files['templates/prometheusrule.yaml']!;
+    expect(rules).toContain('{{- if .Values.monitoring.prometheusRule }}');
+    // Prometheus's own template syntax survives Helm
+    expect(rules).toContain('{{ "{{" }} $value {{ "}}" }}');
+    const rendered = loadAllYaml(rules.replace(/^.*\n.*\n/, '').replace('{{- end }}', '').replaceAll('{{ .Release.Namespace }}', 'ns').replaceAll('{{ "{{" }} $value {{ "}}" }}', '{{ $value }}')) as Array<{ spec: { groups: Array<{ rules: unknown[] }> } }>;
+    expect(rendered[0]!.spec.groups[0]!.rules).toEqual(alertRules());
   });
 });

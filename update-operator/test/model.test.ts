@@ -54,6 +54,7 @@ const fullPolicy: Required<UpdatePolicySpec> = {
 };
 const fullPolicyStatus: Required<UpdatePolicyStatus> = {
   paused: true, pausedReason: 'Paused', failures: 1, nodesUpdating: 1, maxUnavailable: 1, inMaintenanceWindow: true, observedGeneration: 1,
+  nodes: 3, nodesUpToDate: 1, conflicts: 1, conflictingNodes: ['n1'],
 };
 
 function versionSchema(crd: typeof nodeUpdateCrd) {
@@ -83,7 +84,8 @@ describe('CRD schemas match the TypeScript types', () => {
   it('every file under deploy/ is the generated text (regenerate: update-operator manifests --write update-operator/deploy)', () => {
     const files = deployFiles();
     expect(Object.keys(files).sort()).toEqual([
-      'crds.yaml', 'helm/update-operator/Chart.yaml', 'helm/update-operator/crds/crds.yaml', 'helm/update-operator/templates/operator.yaml',
+      'crds.yaml', 'helm/update-operator/Chart.yaml', 'helm/update-operator/crds/crds.yaml', 'helm/update-operator/files/grafana-dashboard.json',
+      'helm/update-operator/templates/grafana-dashboard.yaml', 'helm/update-operator/templates/operator.yaml', 'helm/update-operator/templates/prometheusrule.yaml',
       'helm/update-operator/values.yaml', 'operator.yaml',
     ]);
     for (const [path, text] of Object.entries(files)) expect(readFileSync(new URL(`../deploy/${path}`, import.meta.url), 'utf8'), path).toBe(text);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cordonPatch, uncordonPatch, type NodeSnapshot } from '../src/controller/node-effects.js';
+import { cordonPatch, disruptionHold, holdPatch, mergeNodePatches, releasePatch, uncordonPatch, type NodeSnapshot } from '../src/controller/node-effects.js';
 import { matchesSelector } from '../src/controller/selector.js';
 import { WorkQueue } from '../src/controller/work-queue.js';
 import { decideLease } from '../src/controller/leader-election.js';
@@ -73,6 +73,38 @@ describe('matchesSelector', () => {
   });
 });
 
+describe('autoscaler hold', () => {
+  const KARPENTER = 'karpenter.sh/do-not-disrupt';
+  const CA = 'cluster-autoscaler.kubernetes.io/scale-down-disabled';
+  const PRIOR_HOLD = 'updates.updog.dev/autoscaler-hold-before-update';
+  it('holds a node with both annotations while in flight and restores exactly what was there', () => {
+    const start = node({ annotations: { [CA]: 'false', other: 'x' } });
+    const p = holdPatch(start);
+    expect(p).toEqual({ metadata: { annotations: { [PRIOR_HOLD]: `{"${CA}":"false"}`, [KARPENTER]: 'true', [CA]: 'true' } } });
+    const held = applied(start, p);
+    expect(holdPatch(held)).toBeNull();
+    // our own hold is not a reason to skip the node
+    expect(disruptionHold(held)).toBeUndefined();
+    expect(applied(held, releasePatch(held))).toEqual(start);
+    expect(releasePatch(start)).toBeNull();
+  });
+  it('an annotation the operator did not set keeps the node back, even while the operator holds it', () => {
+    expect(disruptionHold(node({ annotations: { [KARPENTER]: 'true' } }))).toBe(`node annotated ${KARPENTER}="true"`);
+    expect(disruptionHold(node({ annotations: { [CA]: 'true' } }))).toBe(`node annotated ${CA}="true"`);
+    expect(disruptionHold(node({ annotations: { [KARPENTER]: 'false' } }))).toBeUndefined();
+    const admin = node({ annotations: { [KARPENTER]: 'true' } });
+    expect(disruptionHold(applied(admin, holdPatch(admin)))).toBe(`node annotated ${KARPENTER}="true"`);
+  });
+  it('merges the hold into the cordon patch', () => {
+    const start = node();
+    const merged = mergeNodePatches(cordonPatch(start, false), holdPatch(start));
+    expect(merged).toEqual({ metadata: { annotations: { [PRIOR]: 'false', [PRIOR_HOLD]: '{}', [KARPENTER]: 'true', [CA]: 'true' } }, spec: { unschedulable: true } });
+    const done = applied(start, merged);
+    expect(applied(done, mergeNodePatches(uncordonPatch(done), releasePatch(done)))).toEqual(start);
+    expect(mergeNodePatches(null, null)).toBeNull();
+  });
+});
+
 describe('WorkQueue', () => {
   it('dedups queued keys and re-runs a key added while it is processed', async () => {
     const seen: string[] = [];
@@ -90,15 +122,45 @@ describe('WorkQueue', () => {
     await q.settled();
     expect(seen).toEqual(['a', 'a', 'b']);
   });
-  it('reports a failing key and carries on', async () => {
+  it('reports a failing key, carries on, and retries the key with a doubling delay', async () => {
     const errors: string[] = [];
+    const seen: string[] = [];
     const q = new WorkQueue<string>(async (k) => {
-      if (k === 'bad') throw new Error('boom');
-    }, (k, e) => errors.push(`${k}: ${(e as Error).message}`));
+      seen.push(k);
+      if (k === 'bad' && seen.filter((s) => s === 'bad').length < 3) throw new Error('boom');
+    }, (k, e, retryInMs) => errors.push(`${k}: ${(e as Error).message} (retry in ${retryInMs} ms)`), { baseRetryMs: 5 });
     q.add('bad');
     q.add('good');
     await q.settled();
-    expect(errors).toEqual(['bad: boom']);
+    expect(errors).toEqual(['bad: boom (retry in 5 ms)']);
+    await new Promise((r) => setTimeout(r, 50));
+    await q.settled();
+    expect(errors).toEqual(['bad: boom (retry in 5 ms)', 'bad: boom (retry in 10 ms)']);
+    await new Promise((r) => setTimeout(r, 50));
+    await q.settled();
+    expect(seen).toEqual(['bad', 'good', 'bad', 'bad']);
+    await q.shutdown();
+  });
+  it('runs at most `concurrency` keys at once and never one key twice at once', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const perKey = new Map<number, number>();
+    const q = new WorkQueue<number>(async (k) => {
+      running++;
+      perKey.set(k, (perKey.get(k) ?? 0) + 1);
+      maxRunning = Math.max(maxRunning, running);
+      expect(perKey.get(k)).toBe(1);
+      await new Promise((r) => setTimeout(r, 5));
+      perKey.set(k, perKey.get(k)! - 1);
+      running--;
+    }, () => {}, { concurrency: 4 });
+    for (let i = 0; i < 20; i++) {
+      q.add(i % 10);
+      q.add(i % 10);
+    }
+    await q.settled();
+    expect(maxRunning).toBe(4);
+    expect(running).toBe(0);
   });
 });
 

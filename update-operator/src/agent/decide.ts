@@ -89,6 +89,11 @@ export function hostReport(host: StatusResponse, now: Date): StatusPatch {
   };
 }
 
+/** Does the report say anything the status does not (the heartbeat time aside)? */
+export function reportChanged(status: NodeUpdateStatus | undefined, report: StatusPatch): boolean {
+  return Object.entries(report).some(([key, value]) => key !== 'agentHeartbeat' && (status?.[key as keyof NodeUpdateStatus] ?? null) !== value);
+}
+
 /** RFC 3339 without fractional seconds, like Kubernetes' own timestamps. */
 export function rfc3339(time: Date): string {
   return time.toISOString().replace(/\.\d+Z$/, 'Z');

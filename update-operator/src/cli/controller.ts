@@ -11,17 +11,24 @@ interface ControllerFlags {
   kubeconfig?: string;
   namespace: string;
   identity: string;
-  policy: string;
+  policy: string[];
   metricsAddress: string;
   leaseDuration: number;
   renewDeadline: number;
   retryPeriod: number;
   tick: number;
+  workers: number;
 }
 
 const seconds = (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${v}"`);
+  return n;
+};
+
+const positiveInteger = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive whole number, got "${v}"`);
   return n;
 };
 
@@ -51,7 +58,7 @@ async function runController(flags: ControllerFlags, logLevel: LogLevel): Promis
   const { server, port: boundPort } = await serveMetrics(metrics, host, port);
   log.info({ metrics: `${host}:${boundPort}`, identity: flags.identity, policy: flags.policy }, 'controller starting');
 
-  const controller = new Controller(kc, { policyName: flags.policy, tickMs: flags.tick * 1000 }, log, metrics);
+  const controller = new Controller(kc, { policyNames: flags.policy.length > 0 ? flags.policy : [DEFAULT_POLICY_NAME], tickMs: flags.tick * 1000, workers: flags.workers }, log, metrics);
   const elector = new LeaderElector(
     kc.makeApiClient(CoordinationV1Api),
     {
@@ -94,12 +101,13 @@ export function registerControllerCommand(program: Command): void {
     .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster)')
     .addOption(new Option('--namespace <ns>', 'namespace of the leader Lease').env('POD_NAMESPACE').default('update-operator'))
     .addOption(new Option('--identity <id>', 'this replica\'s name in the Lease').env('POD_NAME').default(`${hostname()}-${process.pid}`, '<hostname>-<pid>'))
-    .option('--policy <name>', 'UpdatePolicy to follow', DEFAULT_POLICY_NAME)
+    .option('--policy <name>', `UpdatePolicy to follow (default "${DEFAULT_POLICY_NAME}"); repeat it for several node groups, or "*" for every UpdatePolicy`, (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--metrics-address <host:port>', 'Prometheus /metrics and /healthz', '0.0.0.0:8080')
     .option('--lease-duration <seconds>', 'leader Lease duration', seconds, 15)
     .option('--renew-deadline <seconds>', 'leader steps down if it cannot renew for this long', seconds, 10)
     .option('--retry-period <seconds>', 'Lease renew/acquire interval', seconds, 2)
-    .option('--tick <seconds>', 'periodic full reconcile', seconds, 5)
+    .option('--tick <seconds>', 'period of the cluster-level step (admission, policy status); nodes are reconciled on change and at their deadlines', seconds, 5)
+    .option('--workers <n>', 'nodes reconciled at once', positiveInteger, 8)
     .action(async (flags: ControllerFlags, cmd: Command) => {
       await runController(flags, cmd.optsWithGlobals<{ logLevel: LogLevel }>().logLevel);
     });

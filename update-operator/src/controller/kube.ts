@@ -9,7 +9,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicy, type UpdatePolicyStatus } from '../model/api.js';
+import { API_VERSION, GROUP, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicyStatus } from '../model/api.js';
 import { classifyEviction, type EvictionOutcome, type PodRef } from './drain-plan.js';
 import type { NodePatch } from './node-effects.js';
 
@@ -28,76 +28,86 @@ export function podRef(pod: V1Pod): PodRef {
   };
 }
 
+/** Counts each API request the controller makes (metrics, benchmark). */
+export type RequestCounter = (verb: string, resource: string) => void;
+
+const NU_REF = { group: GROUP, version: VERSION, plural: NODE_UPDATE.plural };
+
 export class Kube {
   readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
 
-  constructor(kc: KubeConfig) {
+  constructor(
+    kc: KubeConfig,
+    private readonly count: RequestCounter = () => {},
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
   }
 
-  async listNodes(): Promise<V1Node[]> {
-    return (await this.core.listNode()).items;
-  }
-
   async patchNode(name: string, patch: NodePatch): Promise<V1Node> {
+    this.count('patch', 'nodes');
     return this.core.patchNode({ name, body: patch }, MERGE_PATCH);
   }
 
-  async listNodeUpdates(): Promise<NodeUpdate[]> {
-    const list = (await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural })) as { items: NodeUpdate[] };
-    return list.items;
-  }
-
-  /** Creates the node's NodeUpdate (owned by the Node, so it goes with it); returns the existing one on a race. */
-  async ensureNodeUpdate(node: V1Node): Promise<NodeUpdate> {
-    const name = node.metadata?.name ?? '';
+  /**
+   * Creates the node's NodeUpdate (owned by the Node, so it goes with it) and writes its Idle
+   * status (a subresource: the create ignores it); returns the existing one on a race.
+   */
+  async createNodeUpdate(node: { name: string; uid: string }): Promise<NodeUpdate> {
     const body: NodeUpdate = {
       apiVersion: API_VERSION,
       kind: NODE_UPDATE.kind,
-      metadata: { name, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata?.uid ?? '' }] },
+      metadata: { name: node.name, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid }] },
       spec: { desiredState: 'Idle' },
     };
     try {
-      await this.custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, body });
-      // status is a subresource: the create ignores it
-      return await this.patchNodeUpdateStatus(name, { state: 'Idle', stateSince: new Date().toISOString() });
+      this.count('create', NODE_UPDATE.plural);
+      await this.custom.createClusterCustomObject({ ...NU_REF, body });
+      return await this.patchNodeUpdateStatus(node.name, { state: 'Idle', stateSince: new Date().toISOString() });
     } catch (err) {
       if (!isApiCode(err, 409)) throw err;
-      return (await this.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name })) as NodeUpdate;
+      this.count('get', NODE_UPDATE.plural);
+      return (await this.custom.getClusterCustomObject({ ...NU_REF, name: node.name })) as NodeUpdate;
     }
   }
 
-  async patchNodeUpdateSpec(name: string, spec: NodeUpdateSpec): Promise<NodeUpdate> {
-    // null removes targetVersion when going back to Idle
-    const body = { spec: { desiredState: spec.desiredState, targetVersion: spec.targetVersion ?? null } };
-    return (await this.custom.patchClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name, body }, MERGE_PATCH)) as NodeUpdate;
+  /**
+   * The spec, and the labels of a node in flight (`policy`: the group it is in flight under;
+   * undefined removes them): the admission's quorum read selects on the in-flight one.
+   */
+  async patchNodeUpdateSpec(name: string, spec: NodeUpdateSpec, policy: string | undefined): Promise<NodeUpdate> {
+    // null removes targetVersion when going back to Idle, and the labels
+    const labels = { [LABEL_IN_FLIGHT]: policy !== undefined ? 'true' : null, [LABEL_POLICY]: policy ?? null };
+    const body = { metadata: { labels }, spec: { desiredState: spec.desiredState, targetVersion: spec.targetVersion ?? null } };
+    this.count('patch', NODE_UPDATE.plural);
+    return (await this.custom.patchClusterCustomObject({ ...NU_REF, name, body }, MERGE_PATCH)) as NodeUpdate;
   }
 
   async patchNodeUpdateStatus(name: string, status: NodeUpdateStatusPatch): Promise<NodeUpdate> {
-    return (await this.custom.patchClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name, body: { status } }, MERGE_PATCH)) as NodeUpdate;
+    this.count('patch', `${NODE_UPDATE.plural}/status`);
+    return (await this.custom.patchClusterCustomObjectStatus({ ...NU_REF, name, body: { status } }, MERGE_PATCH)) as NodeUpdate;
   }
 
-  /** The policy, or undefined when it does not exist (then every default applies). */
-  async getPolicy(name: string): Promise<UpdatePolicy | undefined> {
-    try {
-      return (await this.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: UPDATE_POLICY.plural, name })) as UpdatePolicy;
-    } catch (err) {
-      if (isApiCode(err, 404)) return undefined;
-      throw err;
-    }
+  /** Quorum read (no resourceVersion: served from etcd) of the NodeUpdates labelled in flight. */
+  async listInFlightNodeUpdates(): Promise<NodeUpdate[]> {
+    this.count('list', NODE_UPDATE.plural);
+    const list = (await this.custom.listClusterCustomObject({ ...NU_REF, labelSelector: `${LABEL_IN_FLIGHT}=true` })) as { items: NodeUpdate[] };
+    return list.items;
   }
 
   async patchPolicyStatus(name: string, status: UpdatePolicyStatus & { pausedReason?: string | null }): Promise<void> {
+    this.count('patch', `${UPDATE_POLICY.plural}/status`);
     await this.custom.patchClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: UPDATE_POLICY.plural, name, body: { status } }, MERGE_PATCH);
   }
 
   async podsOnNode(node: string): Promise<V1Pod[]> {
+    this.count('list', 'pods');
     return (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
   }
 
   async evict(pod: PodRef): Promise<EvictionOutcome> {
+    this.count('create', 'pods/eviction');
     try {
       await this.core.createNamespacedPodEviction({
         name: pod.name,
@@ -112,6 +122,7 @@ export class Kube {
   }
 
   async deletePod(pod: PodRef): Promise<void> {
+    this.count('delete', 'pods');
     try {
       await this.core.deleteNamespacedPod({ name: pod.name, namespace: pod.namespace, body: { preconditions: { uid: pod.uid } } });
     } catch (err) {
@@ -121,6 +132,7 @@ export class Kube {
 
   /** No pod with this name and UID exists any more (a replacement with the same name does not count). */
   async podGone(pod: PodRef): Promise<boolean> {
+    this.count('get', 'pods');
     try {
       const current = await this.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace });
       return current.metadata?.uid !== pod.uid;
@@ -130,11 +142,16 @@ export class Kube {
     }
   }
 
-  /** An Event about a cluster-scoped object (the apiserver requires those in `default`). */
-  async event(involved: { kind: string; apiVersion: string; name: string; uid?: string }, type: string, reason: string, message: string, component: string): Promise<void> {
+  /**
+   * An Event about an object: in the object's namespace, or for a cluster-scoped one (NodeUpdate,
+   * UpdatePolicy) in `default`, the only namespace the apiserver accepts for those (core/v1 Event
+   * validation: the Event's namespace must match its involvedObject's, empty meaning default).
+   */
+  async event(involved: { kind: string; apiVersion: string; name: string; uid?: string; namespace?: string }, type: string, reason: string, message: string, component: string): Promise<void> {
     const now = new Date();
+    this.count('create', 'events');
     await this.core.createNamespacedEvent({
-      namespace: 'default',
+      namespace: involved.namespace ?? 'default',
       body: {
         metadata: { generateName: `${involved.name}.` },
         involvedObject: involved,

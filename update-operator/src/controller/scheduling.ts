@@ -50,6 +50,8 @@ export interface Candidate {
   status: NodeUpdateStatus;
   /** Version this node should move to (policy pin or the agent's availableVersion). */
   target: string | undefined;
+  /** An autoscaler hold keeps the node back (e.g. `node annotated karpenter.sh/do-not-disrupt="true"`). */
+  hold?: string | undefined;
 }
 
 function failureCounts(status: NodeUpdateStatus, resetAt: string | undefined): boolean {
@@ -65,6 +67,7 @@ export function ineligibility(c: Candidate, policy: ResolvedPolicy, now: Date): 
   if (state !== 'Idle' && state !== 'Failed') return 'already updating';
   if (s.currentVersion === undefined) return 'no agent report yet';
   if (c.target === undefined || c.target === s.currentVersion) return 'up to date';
+  if (c.hold !== undefined) return c.hold;
   if (state === 'Failed') {
     const f = s.lastFailure;
     const forgiven = !failureCounts(s, policy.failureBudget.resetAt);
@@ -78,7 +81,7 @@ export function ineligibility(c: Candidate, policy: ResolvedPolicy, now: Date): 
 
 export interface Schedule {
   admit: Candidate[];
-  status: Required<Omit<UpdatePolicyStatus, 'observedGeneration' | 'pausedReason'>> & { pausedReason?: string };
+  status: Required<Pick<UpdatePolicyStatus, 'paused' | 'failures' | 'nodesUpdating' | 'maxUnavailable' | 'inMaintenanceWindow'>> & { pausedReason?: string };
 }
 
 /**

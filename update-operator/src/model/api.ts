@@ -18,6 +18,17 @@ export const DEFAULT_POLICY_NAME = 'default';
 export const ANNOTATION_PRIOR_CORDON = `${GROUP}/cordoned-before-update`;
 /** Node annotation: the operator itself added the exclude-from-load-balancers label. */
 export const ANNOTATION_PRIOR_LB_EXCLUSION = `${GROUP}/excluded-from-lb-before-update`;
+/**
+ * NodeUpdate label: the node holds a slot of the budget. Set with (or before) the Staging status and
+ * removed only after the node left flight, so a quorum list by it never under-counts nodes in flight.
+ */
+export const LABEL_IN_FLIGHT = `${GROUP}/in-flight`;
+/** NodeUpdate label: the policy (node group) that admitted the node, while it is in flight. */
+export const LABEL_POLICY = `${GROUP}/policy`;
+/** Node annotation: the autoscaler hold annotations' values before the operator set them (JSON). */
+export const ANNOTATION_PRIOR_AUTOSCALER_HOLD = `${GROUP}/autoscaler-hold-before-update`;
+/** NodeUpdate condition type: the node is skipped while an autoscaler hold annotation is on it. */
+export const CONDITION_DISRUPTION_HOLD = 'DisruptionHold';
 /** Standard label that removes a node from external load balancers. */
 export const LABEL_EXCLUDE_FROM_LB = 'node.kubernetes.io/exclude-from-external-load-balancers';
 
@@ -202,6 +213,14 @@ export interface UpdatePolicyStatus {
   maxUnavailable?: number;
   inMaintenanceWindow?: boolean;
   observedGeneration?: number;
+  /** Nodes of this group (selected by this policy alone, or in flight under it). */
+  nodes?: number;
+  /** Nodes of this group with nothing to update. */
+  nodesUpToDate?: number;
+  /** Nodes this policy selects that another followed policy selects too: an error, such nodes are not updated. */
+  conflicts?: number;
+  /** The first of them (at most 10), by name. */
+  conflictingNodes?: string[];
 }
 
 export interface UpdatePolicy {

@@ -140,6 +140,10 @@ const updatePolicyStatus = obj('Rollout status', {
   maxUnavailable: int('Resolved budget'),
   inMaintenanceWindow: bool('Inside a maintenance window now'),
   observedGeneration: int('Spec generation last acted on'),
+  nodes: int('Nodes of this group'),
+  nodesUpToDate: int('Nodes of this group with nothing to update'),
+  conflicts: int('Nodes another followed policy selects too (not updated)'),
+  conflictingNodes: { type: 'array', description: 'The first 10 of them', items: { type: 'string' } },
 });
 
 function crd(names: { kind: string; plural: string; singular: string; shortName: string }, spec: Schema, status: Schema, columns: Schema[]) {
@@ -179,9 +183,12 @@ export const nodeUpdateCrd = crd(NODE_UPDATE, nodeUpdateSpec, nodeUpdateStatus, 
 ]);
 
 export const updatePolicyCrd = crd(UPDATE_POLICY, updatePolicySpec, updatePolicyStatus, [
+  column('Nodes', '.status.nodes', 'integer'),
+  column('UpToDate', '.status.nodesUpToDate', 'integer'),
+  column('Updating', '.status.nodesUpdating', 'integer'),
   column('Paused', '.status.paused', 'boolean'),
   column('Reason', '.status.pausedReason'),
-  column('Updating', '.status.nodesUpdating', 'integer'),
+  column('Conflicts', '.status.conflicts', 'integer'),
   column('MaxUnavailable', '.status.maxUnavailable', 'integer'),
   column('Failures', '.status.failures', 'integer'),
   column('Age', '.metadata.creationTimestamp', 'date'),
