@@ -1,18 +1,23 @@
 /**
- * README.md must not drift from the code: its CLI reference is the bins' own `--help`, its
- * sample updog.toml parses, and every command it shows is run by some test.
+ * README.md and docs/ must not drift from the code: the CLI reference (docs/cli.md) is the bins'
+ * own `--help`, the sample updog.toml parses, every command shown is run by some test, and the
+ * README stays short enough to read in five minutes.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseUpdogConfig } from '@updog-ts/updog/config';
 // @ts-expect-error plain ESM script without type declarations
-import { README, readmeWithReference, renderCliReference } from './cli-reference.mjs';
+import { CLI_DOC, README, readmeWithReference, renderCliReference } from './cli-reference.mjs';
 
 const readme = readFileSync(README as string, 'utf8');
+const cliDoc = readFileSync(CLI_DOC as string, 'utf8');
+/** The README and every page under docs/ but the generated CLI reference. */
+const prose = [readme, ...readdirSync('docs').filter((f) => f.endsWith('.md') && f !== 'cli.md').map((f) => readFileSync(join('docs', f), 'utf8'))].join('\n');
 
 function codeBlocks(lang: string): string[] {
-  return [...readme.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
+  return [...prose.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
 }
 
 /** Every file a test runs: test sources, their helpers and fixtures, and the demo the demo test runs. */
@@ -70,7 +75,7 @@ function shownCommands(tree: Map<string, Set<string>>): Set<string> {
     }
   }
   // npm scripts named in the prose count as shown too
-  for (const m of readme.matchAll(/`(npm run [\w:-]+)`/g)) if (m[1] !== 'npm run build') shown.add(m[1]!);
+  for (const m of prose.matchAll(/`(npm run [\w:-]+)`/g)) if (m[1] !== 'npm run build') shown.add(m[1]!);
   return shown;
 }
 
@@ -78,7 +83,14 @@ describe('README.md', () => {
   const reference = renderCliReference() as string;
 
   it('has a CLI reference identical to the bins\' --help (regenerate: node test/docs/cli-reference.mjs --write)', () => {
-    expect(readme).toBe(readmeWithReference(readme, reference));
+    expect(cliDoc).toBe(readmeWithReference(cliDoc, reference));
+  });
+
+  it('is at most 400 lines and every docs/ page it links to exists', () => {
+    expect(readme.split('\n').length).toBeLessThanOrEqual(400);
+    const links = [...readme.matchAll(/\]\((docs\/[\w.-]+\.md)(#[\w-]+)?\)/g)].map((m) => m[1]!);
+    expect(new Set(links)).toEqual(new Set(readdirSync('docs').map((f) => `docs/${f}`)));
+    for (const link of links) expect(existsSync(link), link).toBe(true);
   });
 
   it('shows a sample updog.toml that updog accepts', () => {

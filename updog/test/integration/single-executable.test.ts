@@ -47,7 +47,7 @@ describe('single executables (no Node.js on the host)', () => {
   let emptyPath: string;
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [join(PACKAGE, 'scripts/build-sea.mjs')], { stdio: 'pipe' }); // throws with its output on failure
+    execFileSync(process.execPath, [join(PACKAGE, '..', 'updog/scripts/build-sea.mjs')], { stdio: 'pipe' }); // throws with its output on failure
     emptyPath = mkdtempSync(join(tmpdir(), 'no-node-'));
     fixture = await createUpdateFixture();
   }, 300_000);
