@@ -19,9 +19,14 @@ export const UPDOG_BIN = distBin('updog/dist/cli/updog.js');
  * a key set to undefined is removed (e.g. to drop proxy variables).
  */
 export async function runBin(binPath: string, args: string[], env: Record<string, string | undefined> = {}): Promise<BinResult> {
-  const merged: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v;
-  const child = spawn(process.execPath, [binPath, ...args], { env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runExecutable(process.execPath, [binPath, ...args], { ...process.env, ...env });
+}
+
+/** Runs an executable with exactly `env` (keys set to undefined left out) and collects its output. */
+export async function runExecutable(command: string, args: string[], env: Record<string, string | undefined>): Promise<BinResult> {
+  const defined: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) defined[k] = v;
+  const child = spawn(command, args, { env: defined, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -3,33 +3,20 @@
  * executables run with an environment whose PATH holds no `node`, against a loopback repository,
  * and install onto a disk image with the decode worker they carry.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BinResult } from '../helpers/run-bin.js';
-import { UPDOG_BIN } from '../helpers/run-bin.js';
+import { runExecutable, UPDOG_BIN, type BinResult } from '../helpers/run-bin.js';
 import { createUpdateFixture, fakeImageHash, IMAGE_SIZES, VARIANT, type UpdateFixture } from './update-fixture.js';
 
 const PACKAGE = resolve(import.meta.dirname, '../..');
 const SEA_DIR = join(PACKAGE, 'dist-sea');
 
 /** Runs an executable with exactly `env` (nothing inherited) and a PATH without node. */
-async function runAlone(exe: string, args: string[], env: Record<string, string | undefined>, emptyPath: string): Promise<BinResult> {
-  const clean: Record<string, string> = { PATH: emptyPath };
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
-  const child = spawn(exe, args, { env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const code = await new Promise<number | null>((done, fail) => {
-    child.on('error', fail);
-    child.on('close', done);
-  });
-  return { code, stdout, stderr };
-}
+const runAlone = (exe: string, args: string[], env: Record<string, string | undefined>, emptyPath: string): Promise<BinResult> =>
+  runExecutable(exe, args, { ...env, PATH: emptyPath });
 
 /** Best of five wall-clock times of `updog --help`, in ms. */
 function startupMs(command: string, args: string[]): number {
