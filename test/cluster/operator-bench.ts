@@ -243,7 +243,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
     const ourNus = () => [...watchNus.items.values()].filter((nu) => mine.has(nu.metadata.name));
     await waitFor(() => ourNus().length === names.length && ourNus().every((nu) => nu.status?.availableVersion === BENCH_NEW), {
       what: `a NodeUpdate with ${BENCH_NEW} available for each of the ${names.length} nodes`,
-      timeoutMs: 120_000 + opts.nodes * 200,
+      timeoutMs: 120_000 + opts.nodes * 600,
       intervalMs: 250,
     });
     log(`NodeUpdates created and reported in ${((Date.now() - started) / 1000).toFixed(1)} s; unpausing`);

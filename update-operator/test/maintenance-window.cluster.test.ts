@@ -28,11 +28,12 @@ async function readPolicy(name: string): Promise<UpdatePolicy> {
 }
 
 /** The policy status once the controller has acted on the current spec generation. */
+/** The policy status once the controller wrote it for the current generation, counting every node as reported (not yet up to date). */
 async function observedPolicyStatus(f: RolloutFixture, timeoutMs: number) {
   return waitFor(
     async () => {
       const p = await readPolicy(f.policyName);
-      return p.status?.observedGeneration === p.metadata.generation ? p.status : undefined;
+      return p.status?.observedGeneration === p.metadata.generation && p.status.nodes === f.names.length && p.status.nodesUpToDate === 0 ? p.status : undefined;
     },
     { what: `the controller to act on the current generation of ${f.policyName}`, timeoutMs },
   );

@@ -133,7 +133,7 @@ function workloads(o: ManifestOptions): Obj[] {
                 env: [fieldEnv('POD_NAMESPACE', 'metadata.namespace'), fieldEnv('POD_NAME', 'metadata.name'), { name: 'NODE_OPTIONS', value: CONTROLLER_NODE_OPTIONS }],
                 ports: [{ name: 'metrics', containerPort: METRICS_PORT }],
                 livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' } },
-                resources: { requests: { cpu: '50m', memory: '160Mi' }, limits: { memory: '256Mi' } },
+                resources: { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '384Mi' } },
                 securityContext,
               },
             ],
