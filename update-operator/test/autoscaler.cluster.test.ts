@@ -59,7 +59,12 @@ describe('autoscaler hold annotations', () => {
       // the admin removes the annotation: the node is updated
       await core.patchNode({ name: held, body: { metadata: { annotations: { [KARPENTER]: null } } } }, MERGE_PATCH);
       await waitFor(async () => (await f.nodeUpdates()).every((nu) => nu.status?.state === 'Idle' && nu.status.currentVersion === NEW), { what: 'both nodes on the new version', timeoutMs: 120_000 });
-      expect((await events()).map((e) => e.reason)).toEqual(expect.arrayContaining(['DisruptionHold', 'DisruptionHoldReleased', 'Staging', 'Updated']));
+      // the controller writes its Events after the status (not awaited): wait for the last one
+      const reasons = await waitFor(async () => {
+        const seen = (await events()).map((e) => e.reason);
+        return seen.includes('Updated') ? seen : undefined;
+      }, { what: `the Updated Event of ${held}` });
+      expect(reasons).toEqual(expect.arrayContaining(['DisruptionHold', 'DisruptionHoldReleased', 'Staging', 'Updated']));
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${controller.log().split('\n').slice(-10).join('\n')}`);
     } finally {
