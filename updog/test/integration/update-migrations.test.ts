@@ -82,6 +82,19 @@ async function publishedManifest(f: UpdateFixture): Promise<Record<string, strin
 const migrationRequests = (f: UpdateFixture): string[] =>
   f.server.requests.filter((r) => r.includes('migrate_')).map((r) => decodeURIComponent(new URL(r, 'http://x').pathname).replace(/^\/targets\/[0-9a-f]{64}\./, ''));
 
+/**
+ * Runs updog (migrations dir under the fixture) and expects exit 1 with exactly `stderr`, before
+ * any migration is fetched, the migrations directory created or the disk touched.
+ */
+async function expectRefusedUntouched(f: UpdateFixture, args: string[], stderr: string): Promise<void> {
+  const dir = join(f.dir.path, 'migrations');
+  const disk = fs.readFileSync(f.disk);
+  expect(await f.run(args, { UPDOG_MIGRATIONS_DIR: dir })).toEqual({ code: 1, stdout: '', stderr });
+  expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
+  expect(fs.existsSync(dir)).toBe(false);
+  expect(migrationRequests(f)).toEqual([]);
+}
+
 describe('updog update fetches the migrations of the update', () => {
   it('downloads the path 1.0.0 -> 1.2.0 in order before writing the images; a re-run keeps verified files; a downgrade takes the path reversed', async () => {
     const f = await fixture();
@@ -155,18 +168,11 @@ describe('updog update fetches the migrations of the update', () => {
     const f = await fixture();
     const missing: Migration[] = [{ from: '1.0.0', to: '1.1.0', targets: ['migrate_v1.1.0_a.lz4', 'migrate_v1.1.0_gone.lz4'] }];
     await publishWithMigrations(f, [{ version: '1.1.0' }], missing, { 'migrate_v1.1.0_a.lz4': MIGRATION_FILES['migrate_v1.1.0_a.lz4']! });
-    const dir = join(f.dir.path, 'migrations');
-    const disk = fs.readFileSync(f.disk);
-    const r = await f.run(['update'], { UPDOG_MIGRATIONS_DIR: dir });
-    expect(r).toEqual({
-      code: 1,
-      stdout: '',
-      stderr:
-        "updog: error: migration migrate_v1.1.0_gone.lz4 (needed to go from 1.0.0 to 1.1.0): the repository's signed targets do not list migrate_v1.1.0_gone.lz4\n",
-    });
-    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
-    expect(fs.existsSync(dir)).toBe(false);
-    expect(migrationRequests(f)).toEqual([]);
+    await expectRefusedUntouched(
+      f,
+      ['update'],
+      "updog: error: migration migrate_v1.1.0_gone.lz4 (needed to go from 1.0.0 to 1.1.0): the repository's signed targets do not list migrate_v1.1.0_gone.lz4\n",
+    );
   });
 
   it('fails naming a migration whose served bytes do not match the signed hash; the disk is untouched and no partial file stays', async () => {
@@ -359,25 +365,18 @@ describe('a migration chain with a gap', () => {
     // 1.0.0 -> 1.1.0 -> (nothing from 1.1.0) ... 1.2.0 -> 1.3.0
     const gap = [MIGRATIONS[0]!, MIGRATIONS[2]!];
     await publishWithMigrations(f, [{ version: '1.1.0' }, { version: '1.3.0' }], gap, MIGRATION_FILES);
-    const dir = join(f.dir.path, 'migrations');
-    const disk = fs.readFileSync(f.disk);
-    const r = await f.run(['update'], { UPDOG_MIGRATIONS_DIR: dir });
-    expect(r).toEqual({
-      code: 1,
-      stdout: '',
-      stderr:
-        'updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.0.0 to 1.3.0 is refused\n',
-    });
-    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
-    expect(fs.existsSync(dir)).toBe(false);
-    expect(migrationRequests(f)).toEqual([]);
+    await expectRefusedUntouched(
+      f,
+      ['update'],
+      'updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.0.0 to 1.3.0 is refused\n',
+    );
     // backward: a host at 1.3.0 going to 1.1.0 walks the same chain, from 1.1.0
     fs.writeFileSync(f.env.UPDOG_OS_RELEASE!, fs.readFileSync(f.env.UPDOG_OS_RELEASE!, 'utf8').replace('VERSION_ID=1.0.0', 'VERSION_ID=1.3.0'));
-    const down = await f.run(['update-image', '--image', '1.1.0'], { UPDOG_MIGRATIONS_DIR: dir });
-    expect(down.stderr).toBe('updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.3.0 to 1.1.0 is refused\n');
-    expect(down.code).toBe(1);
-    expect(fs.readFileSync(f.disk).equals(disk)).toBe(true);
-    expect(fs.existsSync(dir)).toBe(false);
+    await expectRefusedUntouched(
+      f,
+      ['update-image', '--image', '1.1.0'],
+      'updog: error: reached end of migration chain at 1.1.0 but target is 1.3.0: the manifest has no migration from 1.1.0 towards 1.3.0, so the update from 1.3.0 to 1.1.0 is refused\n',
+    );
   });
 });
 
