@@ -77,7 +77,8 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
     const manifest = parseManifest(await downloadSmallTarget(tuf, MANIFEST_TARGET, config.targetsBaseUrl));
     const consistentSnapshot = readConsistentSnapshot(paths.metadataCache);
     const metadataFetcher = new UndiciFetcher({ dispatcher, queryParams, logger, limits, ...signal });
-    const metadataBase = config.metadataBaseUrl.endsWith('/') ? config.metadataBaseUrl : `${config.metadataBaseUrl}/`;
+    const metadataBase = asDirectoryUrl(config.metadataBaseUrl);
+    const targetsBase = asDirectoryUrl(config.targetsBaseUrl);
     return {
       manifest,
       download: { dispatcher, limits, logger, ...signal },
@@ -89,8 +90,7 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
         const sha256 = info.hashes.sha256;
         if (sha256 === undefined) throw new TufError(`target ${name} has no sha256 hash in the repository metadata`);
         const file = consistentSnapshot ? posix.join(posix.dirname(name), `${sha256}.${posix.basename(name)}`) : name;
-        const base = config.targetsBaseUrl.endsWith('/') ? config.targetsBaseUrl : `${config.targetsBaseUrl}/`;
-        return { name, length: info.length, sha256, url: withQuery(new URL(file, base).toString(), { ...queryParams, target: name }) };
+        return { name, length: info.length, sha256, url: withQuery(new URL(file, targetsBase).toString(), { ...queryParams, target: name }) };
       },
       close: () => dispatcher.destroy(),
     };
@@ -99,6 +99,11 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
     await dispatcher.destroy();
     throw err;
   }
+}
+
+/** A base URL that relative names resolve under (`new URL(name, base)` drops a last segment without `/`). */
+function asDirectoryUrl(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
 }
 
 /**
