@@ -2,5 +2,5 @@
  * OS image formats: the LZ4 frames updog installs, and the stand-in images that the boot model
  * recognises (tests, the demo and tuf-repo-tools' fake releases). Public surface of @updog-ts/updog.
  */
-export { decodeLz4Frames, Lz4FrameError } from './install/lz4-frame.js';
+export { decodeLz4Frames } from './install/lz4-frame.js';
 export * from './boot/fake-image.js';
