@@ -15,7 +15,7 @@ export const PACKAGES = ['updog', 'tuf-repo-tools', 'update-operator'] as const;
  */
 export const UPDOG_LAYERS: readonly (readonly string[])[] = [
   ['common'],
-  ['manifest', 'gpt'],
+  ['manifest', 'gpt', 'block-index'],
   ['waves', 'partitions', 'net'],
   ['config', 'boot'],
   ['selection', 'signpost', 'install', 'tuf'],

@@ -4,3 +4,5 @@
  */
 export { decodeLz4Frames } from './install/lz4-frame.js';
 export * from './boot/fake-image.js';
+export * from './block-index/format.js';
+export { loadPieceHasher, type PieceHasher } from './block-index/piece-hash.js';

@@ -36,9 +36,13 @@ export interface InstallImageOptions {
 }
 
 export interface InstalledImage {
-  /** Compressed bytes downloaded (= the signed length). */
+  /** `stream`: the whole image downloaded; `blocks`: installed block by block from its block index. */
+  method: 'stream' | 'blocks';
+  /** Compressed bytes downloaded (the signed length for a stream install). */
   downloadedBytes: number;
-  /** Decompressed bytes written into the partition. */
+  /** Decoded bytes taken from the host instead of downloaded (0 for a stream install). */
+  reusedBytes: number;
+  /** Decompressed bytes in the partition. */
   writtenBytes: number;
 }
 
@@ -80,5 +84,5 @@ export async function installImage(o: InstallImageOptions): Promise<InstalledIma
   const writtenBytes = await decoder.result.catch((err: unknown) => {
     throw err instanceof Lz4FrameError ? new Lz4FrameError(`${o.source.name}: ${err.message}`, { cause: err }) : err;
   });
-  return { downloadedBytes: downloaded, writtenBytes };
+  return { method: 'stream', downloadedBytes: downloaded, reusedBytes: 0, writtenBytes };
 }

@@ -10,6 +10,11 @@ export interface ProgressSnapshot {
   /** Compressed bytes downloaded so far and in total (the signed length). */
   downloaded: number;
   total: number;
+  /** Block installs only: decoded bytes taken from the host (resumed or copied) instead of fetched. */
+  reused?: number;
+  /** Block installs only: decoded bytes in place so far, and the image's decoded length. */
+  written?: number;
+  decodedTotal?: number;
   /** Milliseconds since this image's download started. */
   elapsedMs: number;
 }

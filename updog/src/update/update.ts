@@ -11,7 +11,7 @@ import { open } from 'node:fs/promises';
 import type { HostContext } from '../config/host-context.js';
 import { NothingToDo, UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { installImage } from '../install/install-image.js';
+import { installImage, type InstalledImage } from '../install/install-image.js';
 import type { ProgressListener } from '../install/progress.js';
 import type { Update } from '../manifest/manifest.js';
 import type { PartitionSet, SetName } from '../partitions/partition-sets.js';
@@ -49,7 +49,7 @@ export interface PreparedUpdate {
   arch: string;
   /** The set now holding the new image (the inactive set). */
   set: SetName;
-  images: Record<ImageKind, { target: string; downloadedBytes: number; writtenBytes: number }>;
+  images: Record<ImageKind, { target: string } & InstalledImage>;
   /** Migrations from the running version to this one, in the order they run. */
   migrations: FetchedMigration[];
 }
