@@ -19,6 +19,7 @@ export const UPDOG_LAYERS: readonly (readonly string[])[] = [
   ['waves', 'partitions', 'net'],
   ['config', 'boot'],
   ['selection', 'signpost', 'install', 'tuf'],
+  ['block-install'],
   ['update'],
   ['api'],
   ['cli'],

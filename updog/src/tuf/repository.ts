@@ -28,6 +28,8 @@ export interface UpdateRepository {
   /** The verified manifest.json. */
   manifest: Manifest;
   target(name: string): Promise<TargetLocation>;
+  /** The same for a target that may be absent (e.g. an image's block index): undefined when not listed. */
+  optionalTarget(name: string): Promise<TargetLocation | undefined>;
   /** Whether targets are stored as `<sha256>.<name>` (the root's consistent_snapshot). */
   consistentSnapshot: boolean;
   /** Downloads `<metadata base URL>/<name>` (at most `maxBytes`) as the metadata refresh does; not verified. */
@@ -79,18 +81,23 @@ export async function openUpdateRepository(ctx: HostContext, opts: OpenRepositor
     const metadataFetcher = new UndiciFetcher({ dispatcher, queryParams, logger, limits, ...signal });
     const metadataBase = asDirectoryUrl(config.metadataBaseUrl);
     const targetsBase = asDirectoryUrl(config.targetsBaseUrl);
+    const locate = (info: TargetFile): TargetLocation => {
+      const sha256 = info.hashes.sha256;
+      if (sha256 === undefined) throw new TufError(`target ${info.path} has no sha256 hash in the repository metadata`);
+      const name = info.path;
+      const file = consistentSnapshot ? posix.join(posix.dirname(name), `${sha256}.${posix.basename(name)}`) : name;
+      return { name, length: info.length, sha256, url: withQuery(new URL(file, targetsBase).toString(), { ...queryParams, target: name }) };
+    };
     return {
       manifest,
       download: { dispatcher, limits, logger, ...signal },
       consistentSnapshot,
       fetchMetadata: (name, maxBytes) =>
         tuf.step(`downloading ${name} from ${config.metadataBaseUrl}`, () => metadataFetcher.downloadBytes(new URL(name, metadataBase).toString(), maxBytes)),
-      target: async (name) => {
-        const info = await findTarget(tuf, name);
-        const sha256 = info.hashes.sha256;
-        if (sha256 === undefined) throw new TufError(`target ${name} has no sha256 hash in the repository metadata`);
-        const file = consistentSnapshot ? posix.join(posix.dirname(name), `${sha256}.${posix.basename(name)}`) : name;
-        return { name, length: info.length, sha256, url: withQuery(new URL(file, targetsBase).toString(), { ...queryParams, target: name }) };
+      target: async (name) => locate(await findTarget(tuf, name)),
+      optionalTarget: async (name) => {
+        const info = await tuf.step(`looking up target ${name}`, (u) => u.getTargetInfo(name));
+        return info === undefined ? undefined : locate(info);
       },
       close: () => dispatcher.destroy(),
     };

@@ -11,7 +11,10 @@ import { open } from 'node:fs/promises';
 import type { HostContext } from '../config/host-context.js';
 import { NothingToDo, UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { blockIndexTargetName } from '../block-index/format.js';
+import { BlockInstallUnavailable, installFromBlocks } from '../block-install/block-install.js';
 import { installImage, type InstalledImage } from '../install/install-image.js';
+import type { PartitionExtent } from '../install/partition-writer.js';
 import type { ProgressListener } from '../install/progress.js';
 import type { Update } from '../manifest/manifest.js';
 import type { PartitionSet, SetName } from '../partitions/partition-sets.js';
@@ -66,8 +69,11 @@ export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdat
     const update = chooseUpdate(repo, opts);
     if (update === undefined) return undefined;
     // Resolve every target before touching the disk: a repository problem changes nothing.
-    const targets = {} as Record<ImageKind, TargetLocation>;
-    for (const kind of IMAGE_ORDER) targets[kind] = await repo.target(update.images[kind]);
+    const targets = {} as Record<ImageKind, ImageTargets>;
+    for (const kind of IMAGE_ORDER) {
+      const image = await repo.target(update.images[kind]);
+      targets[kind] = { image, blockIndex: await repo.optionalTarget(blockIndexTargetName(image.name)) };
+    }
     const migrationTargets = await resolveMigrations(repo, repo.manifest.migrations, ctx.os.versionId, update.version);
     const manifestTarget = await repo.target(MANIFEST_TARGET);
 
@@ -92,7 +98,7 @@ export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdat
     ctx.logger.info({ version: update.version, set: signpost.inactiveSet, disk: resolved.disk }, 'writing update to the inactive set');
     await signpost.clearInactive();
     crashPoint('after-clear-inactive');
-    const images = await writeImages(repo, targets, signpost.inactive, resolved.disk, opts, ctx.logger);
+    const images = await writeImages(repo, targets, { inactive: signpost.inactive, active: signpost.active }, resolved.disk, opts, ctx.logger);
     crashPoint('before-mark-valid');
     await signpost.markInactiveValid();
     crashPoint('after-mark-valid');
@@ -138,10 +144,16 @@ async function refuseIfActiveCannotBoot(signpost: Signpost): Promise<void> {
   }
 }
 
+/** An image target and, when the repository publishes one, its block index. */
+interface ImageTargets {
+  image: TargetLocation;
+  blockIndex: TargetLocation | undefined;
+}
+
 async function writeImages(
   repo: UpdateRepository,
-  targets: Record<ImageKind, TargetLocation>,
-  set: PartitionSet,
+  targets: Record<ImageKind, ImageTargets>,
+  sets: { inactive: PartitionSet; active: PartitionSet },
   diskPath: string,
   opts: PrepareOptions,
   logger: Logger,
@@ -152,20 +164,30 @@ async function writeImages(
   try {
     const images = {} as PreparedUpdate['images'];
     for (const kind of IMAGE_ORDER) {
-      const target = targets[kind];
-      const partition = set[kind];
+      const { image, blockIndex } = targets[kind];
       crashPoint(`before-image:${kind}`);
-      const written = await installImage({
+      const common = {
         image: kind,
-        source: target,
+        source: image,
         download: repo.download,
         disk,
-        partition: { offset: partition.offset, size: partition.size, label: partition.label || `partition ${partition.number}` },
+        partition: extent(sets.inactive[kind]),
         ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
-        onBlockWritten: (bytes) => crashAfterBytes(kind, bytes),
-      });
-      logger.info({ image: kind, target: target.name, partition: partition.label, ...written }, 'image written and verified');
-      images[kind] = { target: target.name, ...written };
+        onBlockWritten: (bytes: number) => crashAfterBytes(kind, bytes),
+      };
+      let written: InstalledImage | undefined;
+      if (blockIndex === undefined) {
+        logger.info({ image: kind, target: image.name }, 'no block index published: streaming the whole image');
+      } else {
+        written = await installFromBlocks({ ...common, index: blockIndex, active: extent(sets.active[kind]), logger }).catch((err: unknown) => {
+          if (!(err instanceof BlockInstallUnavailable)) throw err;
+          logger.warn({ image: kind, target: image.name, reason: err.message }, 'block install not possible: streaming the whole image');
+          return undefined;
+        });
+      }
+      written ??= await installImage(common);
+      logger.info({ image: kind, target: image.name, partition: sets.inactive[kind].label, ...written }, 'image written and verified');
+      images[kind] = { target: image.name, ...written };
       crashPoint(`after-image:${kind}`);
     }
     await disk.sync();
@@ -173,6 +195,10 @@ async function writeImages(
   } finally {
     await disk.close();
   }
+}
+
+function extent(partition: PartitionSet[ImageKind]): PartitionExtent {
+  return { offset: partition.offset, size: partition.size, label: partition.label || `partition ${partition.number}` };
 }
 
 /** Boots the staged update next (signpost upgrade-to-inactive). */

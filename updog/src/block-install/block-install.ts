@@ -1,0 +1,229 @@
+/**
+ * Installs an image from its block index instead of streaming it whole. Each block comes from
+ * the cheapest source that has it: already in place on the inactive partition (an interrupted
+ * install resumes without a journal: the bytes themselves are checked), assembled from pieces of
+ * the active partition, or fetched by HTTP range. Every block written is checked against the
+ * signed index first, so when this returns every byte of the image is in place and verified.
+ *
+ * When the block install cannot be used (no usable index, a server without range requests, a
+ * fetched block that does not match the index, or nearly everything to fetch anyway) it throws
+ * BlockInstallUnavailable before or instead of finishing, and the caller streams the whole image.
+ */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { decodeBlockIndex, BlockIndexError, type BlockIndex } from '../block-index/format.js';
+import { loadPieceHasher } from '../block-index/piece-hash.js';
+import type { Logger } from '../common/log.js';
+import { DownloadCancelledError, downloadBytes, HttpStatusError, type DownloadContext } from '../net/bounded-download.js';
+import { Lz4BlockDecoder } from '../install/lz4-block.js';
+import { PartitionOverflowError, type PartitionExtent } from '../install/partition-writer.js';
+import type { ProgressListener } from '../install/progress.js';
+import type { ExpectedTarget } from '../install/verified-download.js';
+import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
+import { findPresentBlocks, readExactly, scanPieces, sha256 } from './local-blocks.js';
+import { PieceTable } from './piece-table.js';
+import { fetchRanges, localReads, planBlocks, type BlockPlan, type FetchRange } from './plan.js';
+import { downloadRange, RangeNotSupportedError, WrongRangeError } from './range-fetch.js';
+
+/** Why the block install is not used for this image; the caller streams the image instead. */
+export class BlockInstallUnavailable extends Error {}
+
+/** Above this share of the image to fetch, one stream is cheaper than many ranges plus the local reads. */
+export const STREAM_ABOVE_FETCH_SHARE = 0.9;
+/** Ranges in flight at once, and the most bytes one range asks for. */
+const FETCH_LANES = 4;
+const MAX_RANGE_BYTES = 8 * 1024 * 1024;
+
+export interface BlockInstallOptions {
+  image: string;
+  source: ExpectedTarget & { url: string };
+  /** The image's block index target. */
+  index: ExpectedTarget & { url: string };
+  download: DownloadContext;
+  disk: FileHandle;
+  /** Where the image goes (inactive set) and where its previous version is (active set). */
+  partition: PartitionExtent;
+  active: PartitionExtent;
+  logger: Logger;
+  onProgress?: ProgressListener;
+  onBlockWritten?: (bytesWritten: number) => void;
+}
+
+export interface BlockInstallResult {
+  method: 'blocks';
+  downloadedBytes: number;
+  reusedBytes: number;
+  writtenBytes: number;
+}
+
+export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockInstallResult> {
+  const started = performance.now();
+  const index = await loadIndex(o);
+  if (index.decodedLength > o.partition.size) {
+    throw new PartitionOverflowError(`${o.source.name} decodes to ${index.decodedLength} bytes, more than the ${o.partition.size}-byte partition ${o.partition.label}`);
+  }
+  const plan = await planFromHost(o, index);
+  o.logger.info(
+    { image: o.image, blocks: index.blocks.length, presentBytes: plan.presentBytes, localBytes: plan.localBytes, fetchBytes: plan.fetchBytes, imageBytes: index.imageLength },
+    'block install planned',
+  );
+  if (plan.fetchBytes > STREAM_ABOVE_FETCH_SHARE * index.imageLength) {
+    throw new BlockInstallUnavailable(`${Math.round((100 * plan.fetchBytes) / index.imageLength)} % of ${o.source.name} must be fetched, so it is streamed whole`);
+  }
+
+  const counters = { downloaded: 0, reused: plan.presentBytes, written: plan.presentBytes, newlyWritten: 0 };
+  const progress = (): void =>
+    o.onProgress?.({
+      image: o.image,
+      downloaded: counters.downloaded,
+      total: index.imageLength,
+      reused: counters.reused,
+      written: counters.written,
+      decodedTotal: index.decodedLength,
+      elapsedMs: performance.now() - started,
+    });
+  const writeBlock = async (i: number, bytes: Uint8Array): Promise<void> => {
+    const block = index.blocks[i]!;
+    for (let done = 0; done < bytes.length; ) {
+      done += (await o.disk.write(bytes, done, bytes.length - done, o.partition.offset + block.decodedOffset + done)).bytesWritten;
+    }
+    counters.written += bytes.length;
+    counters.newlyWritten += bytes.length;
+    o.onBlockWritten?.(counters.newlyWritten);
+    progress();
+  };
+
+  const stop = new AbortController();
+  const signal = o.download.signal === undefined ? stop.signal : AbortSignal.any([o.download.signal, stop.signal]);
+  const download: DownloadContext = { ...o.download, signal };
+  const throwIfCancelled = (): void => {
+    if (o.download.signal?.aborted === true) throw new DownloadCancelledError(`install of ${o.source.name} cancelled`);
+    if (stop.signal.aborted) throw new Error('stopped');
+  };
+
+  const toFetch = plan.sources.flatMap((s, i) => (s.kind === 'fetch' ? [i] : []));
+  const notLocalAfterAll: number[] = [];
+  const copyLocal = async (): Promise<void> => {
+    const buffer = Buffer.allocUnsafe(index.blockSize);
+    for (const [i, source] of plan.sources.entries()) {
+      if (source.kind !== 'local') continue;
+      throwIfCancelled();
+      const block = index.blocks[i]!;
+      const bytes = buffer.subarray(0, block.decodedLength);
+      bytes.fill(0);
+      for (const read of localReads(source.pieces, index.pieceSize, block.decodedLength)) {
+        await readExactly(o.disk, bytes.subarray(read.to), read.length, o.active.offset + read.from);
+      }
+      // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
+      if (!sha256(bytes).equals(block.decodedSha256)) {
+        notLocalAfterAll.push(i);
+        continue;
+      }
+      await writeBlock(i, bytes);
+      counters.reused += block.decodedLength;
+    }
+  };
+  const fetchAll = (ranges: FetchRange[]): Promise<void> =>
+    allOrStop(
+      Array.from({ length: Math.min(FETCH_LANES, ranges.length) }, async () => {
+        const decoder = new Lz4BlockDecoder(decoderSize(index), 1);
+        for (let range = ranges.shift(); range !== undefined; range = ranges.shift()) {
+          throwIfCancelled();
+          const body = countBytes(downloadRange({ url: o.source.url, name: o.source.name, start: range.start, end: range.end }, download), (n) => {
+            counters.downloaded += n;
+            progress();
+          });
+          for await (const { block, compressed } of splitRange(range, index.blocks, body, o.source.name)) {
+            await writeBlock(block, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name));
+          }
+        }
+      }),
+      stop,
+    );
+
+  try {
+    await allOrStop([copyLocal(), fetchAll(fetchRanges(index.blocks, toFetch, MAX_RANGE_BYTES))], stop);
+    if (notLocalAfterAll.length > 0) {
+      o.logger.warn({ image: o.image, blocks: notLocalAfterAll.length }, 'blocks assembled from the host did not match the index; fetching them');
+      await fetchAll(fetchRanges(index.blocks, notLocalAfterAll, MAX_RANGE_BYTES));
+    }
+  } catch (err) {
+    throw asUnavailable(err) ?? err;
+  }
+  progress();
+  return { method: 'blocks', downloadedBytes: counters.downloaded, reusedBytes: counters.reused, writtenBytes: index.decodedLength };
+}
+
+/** Downloads the index (bounded by its signed length) and checks it against its signed hash and its image. */
+async function loadIndex(o: BlockInstallOptions): Promise<BlockIndex> {
+  let bytes: Buffer;
+  try {
+    bytes = await downloadBytes({ url: o.index.url, name: o.index.name, maxLength: o.index.length, allowedBy: 'the signed metadata allow' }, o.download);
+  } catch (err) {
+    if (err instanceof DownloadCancelledError) throw err;
+    throw new BlockInstallUnavailable(`its block index could not be downloaded: ${(err as Error).message}`, { cause: err });
+  }
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (bytes.length !== o.index.length || actual !== o.index.sha256) {
+    throw new BlockInstallUnavailable(`its block index ${o.index.name} does not match the signed metadata (${bytes.length} bytes, sha256 ${actual})`);
+  }
+  try {
+    return decodeBlockIndex(bytes, o.source);
+  } catch (err) {
+    if (err instanceof BlockIndexError) throw new BlockInstallUnavailable(err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** Finds what the host has: blocks in place on the inactive partition, pieces on the active one. */
+async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<BlockPlan> {
+  const hasher = await loadPieceHasher();
+  const present = await findPresentBlocks(o.disk, o.partition.offset, index, hasher);
+  const table = new PieceTable(index.pieceHashes.length);
+  let wanted = false;
+  index.blocks.forEach((_, i) => {
+    if (present[i] === true) return;
+    for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(index.pieceHashes[p]!);
+    wanted = true;
+  });
+  if (wanted) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
+  return planBlocks(index, present, table, hasher.hash(Buffer.alloc(index.pieceSize)));
+}
+
+/** Big enough for any block's decoded bytes and any block's compressed payload. */
+function decoderSize(index: BlockIndex): number {
+  return index.blocks.reduce((max, b) => Math.max(max, b.compressedLength), index.blockSize);
+}
+
+async function* countBytes(source: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncGenerator<Buffer, void, undefined> {
+  for await (const chunk of source) {
+    onBytes(chunk.length);
+    yield chunk;
+  }
+}
+
+/** Runs the tasks together; the first failure stops the others (through `stop`), and is thrown once all have ended. */
+async function allOrStop(tasks: Promise<void>[], stop: AbortController): Promise<void> {
+  let first: unknown;
+  await Promise.all(
+    tasks.map((t) =>
+      t.catch((err: unknown) => {
+        if (first === undefined) {
+          first = err;
+          stop.abort();
+        }
+      }),
+    ),
+  );
+  if (first !== undefined) throw first;
+}
+
+/** The failures after which streaming the whole image can still succeed. */
+function asUnavailable(err: unknown): BlockInstallUnavailable | undefined {
+  if (err instanceof RangeNotSupportedError) return new BlockInstallUnavailable(`the server does not answer range requests (${err.message})`, { cause: err });
+  if (err instanceof WrongRangeError || err instanceof BlockVerificationError) return new BlockInstallUnavailable(err.message, { cause: err });
+  if (err instanceof HttpStatusError && err.statusCode >= 400 && err.statusCode < 500) {
+    return new BlockInstallUnavailable(`a range request failed (${err.message})`, { cause: err });
+  }
+  return undefined;
+}

@@ -1,0 +1,61 @@
+/**
+ * Reading what the host already has: which blocks of the image are in place on the inactive
+ * partition (an interrupted install, resumed), and where the pieces of the others sit on the
+ * active partition. Streamed through one reused buffer: memory does not grow with the partition.
+ */
+import { createHash } from 'node:crypto';
+import type { BlockIndex } from '../block-index/format.js';
+import type { PieceHasher } from '../block-index/piece-hash.js';
+import type { PieceTable } from './piece-table.js';
+
+/** What this module needs of the disk (a `FileHandle` is one). */
+export interface ReadableDisk {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/** Bytes read per call while scanning a partition. */
+const SCAN_CHUNK = 4 * 1024 * 1024;
+
+export const sha256 = (bytes: Uint8Array): Buffer => createHash('sha256').update(bytes).digest();
+
+/** Reads exactly `length` bytes at `position` (a partition is never shorter than asked: short reads mean the disk ended). */
+export async function readExactly(disk: ReadableDisk, into: Uint8Array, length: number, position: number): Promise<Uint8Array> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await disk.read(into, done, length - done, position + done);
+    if (bytesRead === 0) throw new Error(`the disk ends at byte ${position + done}, inside a partition`);
+    done += bytesRead;
+  }
+  return into.subarray(0, length);
+}
+
+/**
+ * Which blocks already hold their decoded bytes at their place on the partition at
+ * `partitionOffset`. The first piece's hash is checked first, so a partition holding other data
+ * costs one small read per block; a block whose first piece matches is then checked whole (sha256).
+ */
+export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: PieceHasher): Promise<boolean[]> {
+  const buffer = Buffer.allocUnsafe(index.blockSize);
+  const present: boolean[] = [];
+  for (const [i, block] of index.blocks.entries()) {
+    const position = partitionOffset + block.decodedOffset;
+    const first = await readExactly(disk, buffer, Math.min(index.pieceSize, block.decodedLength), position);
+    if (hasher.hash(first) !== index.pieceHashes[index.pieceStart[i]!]) {
+      present.push(false);
+      continue;
+    }
+    const whole = await readExactly(disk, buffer, block.decodedLength, position);
+    present.push(sha256(whole).equals(block.decodedSha256));
+  }
+  return present;
+}
+
+/** Hashes every whole piece of the partition and records the wanted ones in `table` (positions from the partition's start). */
+export async function scanPieces(disk: ReadableDisk, partition: { offset: number; size: number }, pieceSize: number, table: PieceTable, hasher: PieceHasher): Promise<void> {
+  const buffer = Buffer.allocUnsafe(SCAN_CHUNK);
+  const end = partition.size - (partition.size % pieceSize);
+  for (let at = 0; at < end; at += SCAN_CHUNK) {
+    const bytes = await readExactly(disk, buffer, Math.min(SCAN_CHUNK, end - at), partition.offset + at);
+    for (let p = 0; p < bytes.length; p += pieceSize) table.record(hasher.hash(bytes.subarray(p, p + pieceSize)), at + p);
+  }
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import type { BlockIndex, IndexedBlock } from '../../src/block-index/format.js';
+import { PieceTable } from '../../src/block-install/piece-table.js';
+import { fetchRanges, localReads, planBlocks, ZERO_PIECE } from '../../src/block-install/plan.js';
+
+const PIECE = 4096;
+const ZERO = 0xdeadn;
+
+/** An index of blocks of 2 pieces each; `hashes` are the piece hashes, block after block. */
+function indexOf(hashes: bigint[][], lastLength = 2 * PIECE): BlockIndex {
+  const blocks: IndexedBlock[] = hashes.map((_, i) => ({
+    compressedOffset: 7 + i * 100,
+    compressedLength: 100,
+    decodedOffset: i * 2 * PIECE,
+    decodedLength: i === hashes.length - 1 ? lastLength : 2 * PIECE,
+    decodedSha256: Buffer.alloc(32),
+    compressedSha256: Buffer.alloc(32),
+  }));
+  const pieceStart = new Uint32Array(hashes.length + 1);
+  hashes.forEach((h, i) => (pieceStart[i + 1] = pieceStart[i]! + h.length));
+  return {
+    blockSize: 2 * PIECE,
+    pieceSize: PIECE,
+    imageLength: 7 + hashes.length * 100 + 8,
+    decodedLength: blocks.reduce((n, b) => n + b.decodedLength, 0),
+    imageSha256: Buffer.alloc(32),
+    blocks,
+    pieceHashes: BigUint64Array.from(hashes.flat()),
+    pieceStart,
+  };
+}
+
+describe('PieceTable', () => {
+  it('finds only wanted hashes, at their first sighting, including the hash 0', () => {
+    const table = new PieceTable(4);
+    for (const h of [1n, 17n, 0n, 2n ** 64n - 1n]) table.want(h);
+    table.record(5n, 0); // not wanted
+    table.record(17n, 8192);
+    table.record(17n, 4096); // later sighting: ignored
+    table.record(0n, 12288);
+    table.record(2n ** 64n - 1n, 0);
+    expect([1n, 17n, 0n, 2n ** 64n - 1n, 5n].map((h) => table.find(h))).toEqual([undefined, 8192, 12288, 0, undefined]);
+  });
+
+  it('keeps hashes apart that collide in their low bits (linear probing)', () => {
+    const table = new PieceTable(3); // 16 slots: keys equal mod 16 share a home slot
+    const keys = [16n, 32n, 48n];
+    keys.forEach((k) => table.want(k));
+    keys.forEach((k, i) => table.record(k, i * PIECE));
+    expect(keys.map((k) => table.find(k))).toEqual([0, PIECE, 2 * PIECE]);
+  });
+});
+
+describe('planBlocks', () => {
+  it('prefers present, then local (all pieces found or zero), else fetch; sums bytes per source', () => {
+    const index = indexOf([[1n, 2n], [3n, ZERO], [4n, 5n], [ZERO, ZERO]], PIECE + 10);
+    const table = new PieceTable(8);
+    for (const h of index.pieceHashes) table.want(h);
+    table.record(3n, 40960);
+    table.record(4n, 0); // 5n never seen
+    const plan = planBlocks(index, [true, false, false, false], table, ZERO);
+    expect(plan.sources).toEqual([
+      { kind: 'present' },
+      { kind: 'local', pieces: [40960, ZERO_PIECE] },
+      { kind: 'fetch' },
+      // the last block's second piece is short (10 bytes): not a whole piece of zeros, and not seen
+      { kind: 'fetch' },
+    ]);
+    expect({ present: plan.presentBytes, local: plan.localBytes, fetch: plan.fetchBytes }).toEqual({ present: 2 * PIECE, local: 2 * PIECE, fetch: 200 });
+  });
+});
+
+describe('localReads', () => {
+  it('merges pieces that are neighbours in the block and on the host, skips zero pieces, cuts the short tail', () => {
+    expect(localReads([8192, 12288, ZERO_PIECE, 0, 4096, 40960], PIECE, 5 * PIECE + 100)).toEqual([
+      { from: 8192, to: 0, length: 8192 },
+      { from: 0, to: 3 * PIECE, length: 8192 },
+      { from: 40960, to: 5 * PIECE, length: 100 },
+    ]);
+  });
+});
+
+describe('fetchRanges', () => {
+  it('joins blocks that follow each other in the file up to the size cap, never across a gap', () => {
+    const index = indexOf([[1n], [2n], [3n], [4n], [5n], [6n]]);
+    expect(fetchRanges(index.blocks, [0, 1, 2, 4, 5], 250)).toEqual([
+      { start: 7, end: 207, blocks: [0, 1] },
+      { start: 207, end: 307, blocks: [2] },
+      { start: 407, end: 607, blocks: [4, 5] },
+    ]);
+  });
+});
