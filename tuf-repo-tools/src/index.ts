@@ -38,6 +38,6 @@ export { packImage, imageTargetName, isLz4Frame, IMAGE_SUFFIX } from './image/pa
 export { encodeLz4Frame, packLz4File } from './image/lz4-pack.js';
 export { makeFakeRelease, DEFAULT_FAKE_SIZES } from './image/fake-release.js';
 export type { FakeRelease, FakeReleaseOptions } from './image/fake-release.js';
-export { serveDirectory } from './serve/static-server.js';
+export { parseRange, serveDirectory } from './serve/static-server.js';
 export { buildReleaseRepository, rootForSigners, MANIFEST_TARGET } from './release/build-release.js';
 export type { BuildReleaseOptions, BuildReleaseResult } from './release/build-release.js';

@@ -18,6 +18,8 @@ export interface FakeReleaseOptions {
   bad?: boolean;
   /** Raw image sizes in bytes (default boot 256 KiB, root 1 MiB, hash 128 KiB). */
   sizes?: Partial<Record<ImagePart, number>>;
+  /** Image bytes after the header line, per image (default: a version-dependent pattern). */
+  fillers?: Partial<Record<ImagePart, Uint8Array>>;
 }
 
 export interface FakeRelease {
@@ -44,7 +46,7 @@ export async function makeFakeRelease(opts: FakeReleaseOptions): Promise<FakeRel
     const names = {} as Record<ImagePart, string>;
     for (const part of PARTS) {
       const raw = join(scratch, part);
-      await writeFile(raw, makeFakeImage({ part, ...header }, opts.sizes?.[part] ?? DEFAULT_FAKE_SIZES[part]));
+      await writeFile(raw, makeFakeImage({ part, ...header }, opts.sizes?.[part] ?? DEFAULT_FAKE_SIZES[part], opts.fillers?.[part]));
       names[part] = imageTargetName({ variant: opts.variant, arch: opts.arch, version: opts.version, build }, part);
       out[part] = join(opts.dir, names[part]);
       await packImage(raw, out[part]);

@@ -26,13 +26,16 @@ export function fakeImageHeaderLine(header: FakeImageHeader): string {
   return line;
 }
 
-/** Builds a whole fake image of `size` bytes (size must fit the header). */
-export function makeFakeImage(header: FakeImageHeader, size: number): Buffer {
+/**
+ * Builds a whole fake image of `size` bytes (size must fit the header). The filler after the header
+ * is `filler` repeated (tests of block installs give versions mostly the same filler), by default a
+ * version-dependent pattern (compressible, but not all zeros).
+ */
+export function makeFakeImage(header: FakeImageHeader, size: number, filler?: Uint8Array): Buffer {
   const buf = Buffer.alloc(size);
   const written = buf.write(fakeImageHeaderLine(header), 0, 'utf8');
   if (written >= size) throw new Error(`fake image of ${size} bytes cannot hold its header`);
-  // Filler: a repeating, version-dependent pattern (compressible, but not all zeros).
-  const pattern = Buffer.from(`${header.part}:${header.version}:`.padEnd(64, '.'));
+  const pattern = filler === undefined ? Buffer.from(`${header.part}:${header.version}:`.padEnd(64, '.')) : Buffer.from(filler);
   for (let off = written; off < size; off += pattern.length) pattern.copy(buf, off, 0, Math.min(pattern.length, size - off));
   return buf;
 }

@@ -1,6 +1,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join, normalize, sep } from 'node:path';
+import { parseRange } from '@updog-ts/tuf-repo-tools';
 import { closeServer, listenOnLoopback } from './loopback.js';
 
 export interface StaticServer {
@@ -8,7 +9,16 @@ export interface StaticServer {
   url: string;
   /** Request targets as received (path and query), in order. */
   requests: string[];
+  /** What the static handler answered (not the hook), in order: status, Range asked for, body bytes. */
+  responses: ServedResponse[];
   close(): Promise<void>;
+}
+
+export interface ServedResponse {
+  path: string;
+  status: number;
+  range: string | undefined;
+  bytes: number;
 }
 
 /**
@@ -17,10 +27,15 @@ export interface StaticServer {
  */
 export type RequestHook = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-/** Serves files under `dir` on 127.0.0.1 with an ephemeral port. Unknown paths get 404. */
-export async function startStaticServer(dir: string, hook?: RequestHook): Promise<StaticServer> {
+/**
+ * Serves files under `dir` on 127.0.0.1 with an ephemeral port. Unknown paths get 404. With
+ * `ranges`, a single-range `Range` header gets a 206 (as `tuf-repo serve` answers); without, the
+ * whole file, as a server that ignores ranges does.
+ */
+export async function startStaticServer(dir: string, hook?: RequestHook, options: { ranges?: boolean } = {}): Promise<StaticServer> {
   const root = normalize(dir + sep);
   const requests: string[] = [];
+  const responses: ServedResponse[] = [];
   const server = createServer((req, res) => {
     requests.push(req.url ?? '');
     if (hook?.(req, res)) return;
@@ -37,12 +52,25 @@ export async function startStaticServer(dir: string, hook?: RequestHook): Promis
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
-    createReadStream(file).pipe(res);
+    const range = options.ranges === true ? parseRange(req.headers.range, size) : undefined;
+    if (range === 'unsatisfiable') {
+      responses.push({ path: pathname, status: 416, range: req.headers.range, bytes: 0 });
+      res.writeHead(416, { 'content-range': `bytes */${size}`, 'content-length': 0 }).end();
+      return;
+    }
+    const { start, end } = range ?? { start: 0, end: size - 1 };
+    responses.push({ path: pathname, status: range ? 206 : 200, range: req.headers.range, bytes: end - start + 1 });
+    res.writeHead(range ? 206 : 200, {
+      'content-length': end - start + 1,
+      'content-type': 'application/octet-stream',
+      ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
+    });
+    createReadStream(file, { start, end }).pipe(res);
   });
   return {
     url: await listenOnLoopback(server),
     requests,
+    responses,
     close: () => closeServer(server),
   };
 }

@@ -31,6 +31,8 @@ export interface ReleaseSpec {
   version: string;
   bad?: boolean;
   sizes?: Partial<Record<ImagePart, number>>;
+  /** Image bytes after the header line (default: a version-dependent pattern), see makeFakeImage. */
+  fillers?: Partial<Record<ImagePart, Buffer>>;
   /** Replace a packed target file after packing (e.g. a corrupt LZ4 that is still signed). */
   rewrite?: Partial<Record<ImagePart, (lz4: Buffer) => Buffer>>;
 }
@@ -60,11 +62,19 @@ export interface UpdateFixture {
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** sha256 of the raw fake image a release carries, to compare with what a partition holds. */
-export function fakeImageHash(version: string, part: ImagePart, bad = false, size = IMAGE_SIZES[part]): string {
-  return sha256(makeFakeImage({ part, variant: VARIANT, arch: ARCH, version, bad }, size));
+export function fakeImageHash(version: string, part: ImagePart, bad = false, size = IMAGE_SIZES[part], filler?: Buffer): string {
+  return sha256(makeFakeImage({ part, variant: VARIANT, arch: ARCH, version, bad }, size, filler));
 }
 
-export async function createUpdateFixture(opts: { serverHook?: RequestHook } = {}): Promise<UpdateFixture> {
+export interface UpdateFixtureOptions {
+  serverHook?: RequestHook;
+  /** The server answers Range requests (206); by default it ignores them, as some servers do. */
+  ranges?: boolean;
+  /** Fillers of the 1.0.0 images installed in set A (see ReleaseSpec.fillers). */
+  activeFillers?: Partial<Record<ImagePart, Buffer>>;
+}
+
+export async function createUpdateFixture(opts: UpdateFixtureOptions = {}): Promise<UpdateFixture> {
   const dir = tempDir('updog-update-');
   const disk = join(dir.path, 'disk.img');
   const repoDir = join(dir.path, 'repo');
@@ -77,11 +87,11 @@ export async function createUpdateFixture(opts: { serverHook?: RequestHook } = {
     lock: join(dir.path, 'updog.lock'),
   };
   await createBottlerocketDiskImage(disk, DISK_SIZES);
-  installFakeVersion(disk, 'A', '1.0.0');
+  installFakeVersion(disk, 'A', '1.0.0', opts.activeFillers);
   fs.writeFileSync(files.activeSet, 'A\n');
   writeOsRelease(files.osRelease, '1.0.0');
   fs.mkdirSync(repoDir);
-  const server = await startStaticServer(repoDir, opts.serverHook);
+  const server = await startStaticServer(repoDir, opts.serverHook, { ranges: opts.ranges === true });
   fs.writeFileSync(
     files.config,
     [
@@ -131,6 +141,7 @@ export async function createUpdateFixture(opts: { serverHook?: RequestHook } = {
           version: r.version,
           bad: r.bad ?? false,
           sizes: { ...IMAGE_SIZES, ...r.sizes },
+          ...(r.fillers === undefined ? {} : { fillers: r.fillers }),
         });
         for (const part of PARTS) {
           const rewrite = r.rewrite?.[part];
@@ -210,12 +221,12 @@ function writeOsRelease(path: string, version: string): void {
 }
 
 /** Writes raw fake images of `version` into a set, as an installer would have. */
-function installFakeVersion(disk: string, set: SetName, version: string): void {
+function installFakeVersion(disk: string, set: SetName, version: string, fillers: Partial<Record<ImagePart, Buffer>> = {}): void {
   const sets = findPartitionSets(readGpt(disk).gpt);
   const fd = fs.openSync(disk, 'r+');
   try {
     for (const part of PARTS) {
-      const image = makeFakeImage({ part, variant: VARIANT, arch: ARCH, version, bad: false }, IMAGE_SIZES[part]);
+      const image = makeFakeImage({ part, variant: VARIANT, arch: ARCH, version, bad: false }, IMAGE_SIZES[part], fillers[part]);
       fs.writeSync(fd, image, 0, image.length, sets[set][part].offset);
     }
   } finally {
