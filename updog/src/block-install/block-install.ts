@@ -47,6 +47,15 @@ export interface BlockInstallOptions {
   logger: Logger;
   onProgress?: ProgressListener;
   onBlockWritten?: (bytesWritten: number) => void;
+  /** After each block is handed to the disk: the decoded bytes written so far by source. */
+  onBlockStored?: (stored: StoredBytes) => void;
+}
+
+export interface StoredBytes {
+  /** Assembled from the active partition. */
+  local: number;
+  /** Fetched and decoded. */
+  fetched: number;
 }
 
 export interface BlockInstallResult {
@@ -72,6 +81,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   }
 
   const counters = { downloaded: 0, reused: plan.presentBytes, written: plan.presentBytes, newlyWritten: 0 };
+  const stored: StoredBytes = { local: 0, fetched: 0 };
   const progress = (): void =>
     o.onProgress?.({
       image: o.image,
@@ -82,14 +92,17 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
       decodedTotal: index.decodedLength,
       elapsedMs: performance.now() - started,
     });
-  const writeBlock = async (i: number, bytes: Uint8Array): Promise<void> => {
+  const writeBlock = async (i: number, bytes: Uint8Array, source: keyof StoredBytes): Promise<void> => {
     const block = index.blocks[i]!;
     for (let done = 0; done < bytes.length; ) {
       done += (await o.disk.write(bytes, done, bytes.length - done, o.partition.offset + block.decodedOffset + done)).bytesWritten;
     }
     counters.written += bytes.length;
     counters.newlyWritten += bytes.length;
+    stored[source] += bytes.length;
+    if (source === 'local') counters.reused += bytes.length;
     o.onBlockWritten?.(counters.newlyWritten);
+    o.onBlockStored?.(stored);
     progress();
   };
 
@@ -119,8 +132,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
         notLocalAfterAll.push(i);
         continue;
       }
-      await writeBlock(i, bytes);
-      counters.reused += block.decodedLength;
+      await writeBlock(i, bytes, 'local');
     }
   };
   const fetchAll = (ranges: FetchRange[]): Promise<void> =>
@@ -134,7 +146,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
             progress();
           });
           for await (const { block, compressed } of splitRange(range, index.blocks, body, o.source.name)) {
-            await writeBlock(block, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name));
+            await writeBlock(block, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name), 'fetched');
           }
         }
       }),

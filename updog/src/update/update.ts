@@ -12,7 +12,7 @@ import type { HostContext } from '../config/host-context.js';
 import { NothingToDo, UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { blockIndexTargetName } from '../block-index/format.js';
-import { BlockInstallUnavailable, installFromBlocks } from '../block-install/block-install.js';
+import { BlockInstallUnavailable, installFromBlocks, type StoredBytes } from '../block-install/block-install.js';
 import { installImage, type InstalledImage } from '../install/install-image.js';
 import type { PartitionExtent } from '../install/partition-writer.js';
 import type { ProgressListener } from '../install/progress.js';
@@ -173,13 +173,17 @@ async function writeImages(
         disk,
         partition: extent(sets.inactive[kind]),
         ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
-        onBlockWritten: (bytes: number) => crashAfterBytes(kind, bytes),
+        onBlockWritten: (bytes: number) => crashAfterBytes('write', kind, bytes),
       };
       let written: InstalledImage | undefined;
       if (blockIndex === undefined) {
         logger.info({ image: kind, target: image.name }, 'no block index published: streaming the whole image');
       } else {
-        written = await installFromBlocks({ ...common, index: blockIndex, active: extent(sets.active[kind]), logger }).catch((err: unknown) => {
+        const onBlockStored = (stored: StoredBytes): void => {
+          crashAfterBytes('local', kind, stored.local);
+          crashAfterBytes('fetched', kind, stored.fetched);
+        };
+        written = await installFromBlocks({ ...common, index: blockIndex, active: extent(sets.active[kind]), logger, onBlockStored }).catch((err: unknown) => {
           if (!(err instanceof BlockInstallUnavailable)) throw err;
           logger.warn({ image: kind, target: image.name, reason: err.message }, 'block install not possible: streaming the whole image');
           return undefined;
