@@ -194,19 +194,27 @@ export async function createUpdateFixture(opts: UpdateFixtureOptions = {}): Prom
  */
 export async function publishWithMigrations(f: UpdateFixture, releases: ReleaseSpec[], migrations: Migration[], files: Record<string, Buffer>): Promise<void> {
   await f.publish(releases);
+  await signTargets(f, files, (manifest) => setMigrations(manifest, migrations));
+}
+
+/**
+ * Signs a new version of the fixture's repository that adds (or replaces) `files` as targets,
+ * with the published manifest (changed by `editManifest` if given).
+ */
+export async function signTargets(f: UpdateFixture, files: Record<string, Buffer>, editManifest: (m: Manifest) => Manifest = (m) => m): Promise<void> {
   const repo = await loadRepository(f.repoDir);
   const manifestInfo = repo.targets.signed.targets['manifest.json']!;
   const manifestFile = join(f.repoDir, 'targets', hashedTargetPath('manifest.json', manifestInfo.hashes.sha256!));
   const manifest = parseManifest(fs.readFileSync(manifestFile, 'utf8'));
-  const sources = join(f.dir.path, 'migration-sources');
+  const sources = join(f.dir.path, 'extra-targets');
   fs.mkdirSync(sources, { recursive: true });
   const targets: Record<string, string> = {};
   for (const [name, data] of Object.entries(files)) {
-    targets[name] = join(sources, name);
+    targets[name] = join(sources, name.replaceAll('/', '_'));
     fs.writeFileSync(targets[name], data);
   }
   // the fixture's signing key (createUpdateFixture keeps it in <dir>/keys)
-  await buildReleaseRepository({ outDir: f.repoDir, keysDir: join(f.dir.path, 'keys'), manifest: setMigrations(manifest, migrations), targets });
+  await buildReleaseRepository({ outDir: f.repoDir, keysDir: join(f.dir.path, 'keys'), manifest: editManifest(manifest), targets });
 }
 
 function compareSemver(a: string, b: string): number {
