@@ -7,10 +7,15 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBlockIndex, blockIndexTargetName, type BlockIndex } from '../../src/block-index/format.js';
+import { blockIndexTargetName, decodeBlockIndex, encodeBlockIndex, type BlockIndex } from '../../src/block-index/format.js';
 import { makeFakeImage } from '../../src/boot/fake-image.js';
-import { ARCH, createUpdateFixture, fakeImageHash, IMAGE_SIZES, VARIANT, type UpdateFixture } from './update-fixture.js';
+import { simulateBoot } from '../../src/boot/gptprio.js';
+import { readGpt } from '../../src/gpt/io.js';
+import { findPartitionSets } from '../../src/partitions/partition-sets.js';
+import { ARCH, createUpdateFixture, fakeImageHash, IMAGE_SIZES, readRange, signTargets, VARIANT, type UpdateFixture } from './update-fixture.js';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -56,21 +61,46 @@ function expectedFetch(index: BlockIndex, next: Buffer, active: Buffer): { fetch
   return { fetched: blocks.reduce((n, i) => n + index.blocks[i]!.compressedLength, 0), blocks };
 }
 
+/** How the server misbehaves for range requests of the root image (see `hostile`). */
+type RangeMischief = 'none' | 'ignore-range' | 'other-bytes' | 'other-range';
+let mischief: RangeMischief = 'none';
+
+/** Answers the root image's range requests wrongly, as `mischief` says; everything else is served normally. */
+function hostile(req: IncomingMessage, res: ServerResponse): boolean {
+  const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+  if (mischief === 'none' || range === null || !(req.url ?? '').endsWith('root.ext4.lz4')) return false;
+  if (mischief === 'ignore-range') {
+    delete req.headers.range;
+    return false;
+  }
+  const file = fs.readFileSync(join(f.repoDir, decodeURIComponent(new URL(req.url!, 'http://x').pathname)));
+  const [start, end] = [Number(range[1]), Number(range[2])];
+  const length = end - start + 1;
+  // other-bytes: the right headers over the bytes at the start of the file; other-range: says so
+  const from = mischief === 'other-bytes' ? 0 : start + 1;
+  res.writeHead(206, { 'content-length': length, 'content-range': `bytes ${from}-${from + length - 1}/${file.length}` });
+  res.end(file.subarray(from, from + length));
+  return true;
+}
+
 let f: UpdateFixture;
 let index: BlockIndex;
+let indexBytes: Buffer;
 let pristine: Buffer;
 const rootTargetPath = (): string => f.targetFile('1.1.0', 'root');
+/** The root image's target name, without the consistent-snapshot hash prefix. */
+const rootTargetName = (): string => rootTargetPath().split('/').pop()!.replace(/^[0-9a-f]{64}\./, '');
+const indexFilePath = (): string => {
+  const name = fs.readdirSync(join(f.repoDir, 'targets')).find((n) => n.endsWith(`.${blockIndexTargetName(rootTargetName())}`));
+  return join(f.repoDir, 'targets', name!);
+};
 
 beforeAll(async () => {
-  f = await createUpdateFixture({ ranges: true, activeFillers: { root: ROOT_10 } });
+  f = await createUpdateFixture({ ranges: true, activeFillers: { root: ROOT_10 }, serverHook: hostile });
   await f.publish([{ version: '1.1.0', fillers: { root: ROOT_11 } }]);
   const target = fs.readFileSync(rootTargetPath());
-  const indexFile = fs.readdirSync(`${f.repoDir}/targets`).find((n) => n.endsWith(blockIndexTargetName(rootTargetPath().split('.').slice(1).join('.'))))!;
-  index = decodeBlockIndex(fs.readFileSync(`${f.repoDir}/targets/${indexFile}`), {
-    name: 'root',
-    length: target.length,
-    sha256: createHash('sha256').update(target).digest('hex'),
-  });
+  indexBytes = fs.readFileSync(indexFilePath());
+  index = decodeBlockIndex(indexBytes, { name: 'root', length: target.length, sha256: createHash('sha256').update(target).digest('hex') });
   pristine = fs.readFileSync(f.disk);
 });
 afterAll(() => f.close());
@@ -88,22 +118,32 @@ async function updateImage(env: Record<string, string> = {}): Promise<{ code: nu
 }
 
 const rootResponses = (): { status: number; bytes: number }[] => f.server.responses.filter((r) => r.path.endsWith('root.ext4.lz4'));
+const NEXT_ROOT = rootImage('1.1.0', ROOT_11);
+const ACTIVE_ROOT = rootImage('1.0.0', ROOT_10);
+const rootOfB = (): string => f.partitionHash('B', 'root', IMAGE_SIZES.root);
+const NEXT_ROOT_HASH = fakeImageHash('1.1.0', 'root', false, IMAGE_SIZES.root, ROOT_11);
+
+function freshDisk(): void {
+  fs.writeFileSync(f.disk, pristine);
+  f.server.responses.length = 0;
+  mischief = 'none';
+}
 
 describe('block install', () => {
   it('fetches only the blocks the host lacks, by range, and writes the exact image', async () => {
-    fs.writeFileSync(f.disk, pristine);
-    f.server.responses.length = 0;
-    const want = expectedFetch(index, rootImage('1.1.0', ROOT_11), rootImage('1.0.0', ROOT_10));
+    freshDisk();
+    const want = expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT);
     expect(want.blocks.length).toBeGreaterThan(0);
     expect(want.blocks.length).toBeLessThan(index.blocks.length / 2);
 
     const run = await updateImage();
     expect(run.code, run.stderr).toBe(0);
-    expect(run.images.root).toEqual({ target: expect.any(String), method: 'blocks', downloadedBytes: want.fetched, reusedBytes: index.decodedLength - want.blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0), writtenBytes: IMAGE_SIZES.root });
+    const fetchedDecoded = want.blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0);
+    expect(run.images.root).toEqual({ target: rootTargetName(), method: 'blocks', downloadedBytes: want.fetched, reusedBytes: IMAGE_SIZES.root - fetchedDecoded, writtenBytes: IMAGE_SIZES.root });
     expect(rootResponses().every((r) => r.status === 206)).toBe(true);
     expect(rootResponses().reduce((n, r) => n + r.bytes, 0)).toBe(want.fetched);
-    expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.1.0', 'root', false, IMAGE_SIZES.root, ROOT_11));
-    // boot and hash differ in every block from 1.0.0: nearly all of them to fetch, so streamed whole
+    expect(rootOfB()).toBe(NEXT_ROOT_HASH);
+    // boot and hash differ in every block from 1.0.0: all of them to fetch, so streamed whole
     expect(run.images.boot!.method).toBe('stream');
     expect(run.stderr).toMatch(/must be fetched, so it is streamed whole/);
     expect((await f.status()).B).toMatchObject({ triesLeft: 1, successful: false });
@@ -116,6 +156,133 @@ describe('block install', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.images.root).toMatchObject({ method: 'blocks', downloadedBytes: 0, reusedBytes: IMAGE_SIZES.root });
     expect(rootResponses()).toEqual([]);
-    expect(f.partitionHash('B', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.1.0', 'root', false, IMAGE_SIZES.root, ROOT_11));
+    expect(rootOfB()).toBe(NEXT_ROOT_HASH);
+  });
+});
+
+/** The root of the set the boot model boots holds a complete image of the version it claims. */
+async function bootsCompleteRoot(): Promise<string> {
+  const copy = join(f.dir.path, 'boot-copy.img');
+  fs.copyFileSync(f.disk, copy);
+  try {
+    const boot = await simulateBoot(copy);
+    const root = findPartitionSets(readGpt(copy).gpt)[boot.set].root;
+    const hash = createHash('sha256').update(readRange(copy, root.offset, IMAGE_SIZES.root)).digest('hex');
+    expect(hash).toBe(boot.version === '1.0.0' ? fakeImageHash('1.0.0', 'root', false, IMAGE_SIZES.root, ROOT_10) : NEXT_ROOT_HASH);
+    return `${boot.set} ${boot.version}`;
+  } finally {
+    fs.rmSync(copy, { force: true });
+  }
+}
+
+describe('resume after a kill', () => {
+  const KIB4 = 4 * KIB;
+  const KILLS = [
+    'after-clear-inactive',
+    'before-image:root',
+    'write:root:1',
+    'local:root:1',
+    `local:root:${2 * MIB}`,
+    'fetched:root:1',
+    `fetched:root:${MIB + KIB4}`,
+    'after-image:root',
+    'before-image:boot',
+    'write:boot:1',
+    'after-image:boot',
+    'write:hash:1',
+    'before-mark-valid',
+  ];
+  it.each(KILLS)('killed at %s: the old set still boots, and the re-run fetches only the blocks not yet in place', async (point) => {
+    freshDisk();
+    const killed = await f.run(['update-image'], { UPDOG_CRASH_AT: point });
+    expect(killed.code).toBeNull(); // SIGKILL
+    expect(await bootsCompleteRoot()).toBe('A 1.0.0');
+    const partB = readRange(f.disk, f.sets().B.root.offset, IMAGE_SIZES.root);
+    const toFetch = expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT).blocks;
+    const notInPlace = toFetch.filter((i) => {
+      const b = index.blocks[i]!;
+      return !createHash('sha256').update(partB.subarray(b.decodedOffset, b.decodedOffset + b.decodedLength)).digest().equals(b.decodedSha256);
+    });
+    f.server.responses.length = 0;
+    const rerun = await updateImage();
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.images.root!.downloadedBytes).toBe(notInPlace.reduce((n, i) => n + index.blocks[i]!.compressedLength, 0));
+    expect(rootOfB()).toBe(NEXT_ROOT_HASH);
+    expect((await f.status()).B).toMatchObject({ triesLeft: 1, successful: false });
+  });
+});
+
+describe('a block install that cannot be trusted falls back to the whole stream, or fails', () => {
+  it.each([
+    ['ignore-range', /does not answer range requests/],
+    ['other-bytes', /does not match the signed block index/],
+    ['other-range', /range|Content-Range/i],
+  ] as const)('server answers ranges with %s: streamed whole and verified instead', async (how, why) => {
+    freshDisk();
+    mischief = how;
+    const run = await updateImage();
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(why);
+    expect(run.stderr).toMatch(/block install not possible: streaming the whole image/);
+    expect(run.images.root).toMatchObject({ method: 'stream', reusedBytes: 0 });
+    expect(rootOfB()).toBe(NEXT_ROOT_HASH);
+  });
+
+  it('a served index that is not the signed one: streamed whole', async () => {
+    freshDisk();
+    const indexFile = indexFilePath();
+    const tampered = Buffer.from(indexBytes);
+    tampered[tampered.length - 1]! ^= 1; // a piece hash: still well formed
+    fs.writeFileSync(indexFile, tampered);
+    try {
+      const run = await updateImage();
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(/does not match the signed metadata/);
+      expect(run.images.root!.method).toBe('stream');
+      expect(rootOfB()).toBe(NEXT_ROOT_HASH);
+    } finally {
+      fs.writeFileSync(indexFile, indexBytes);
+    }
+  });
+
+  it('a tampered image block (same length, other bytes): refused, the set is left unbootable', async () => {
+    freshDisk();
+    const target = rootTargetPath();
+    const good = fs.readFileSync(target);
+    const fetched = expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT).blocks[0]!;
+    const bad = Buffer.from(good);
+    bad[index.blocks[fetched]!.compressedOffset + 100]! ^= 0xff;
+    fs.writeFileSync(target, bad);
+    try {
+      const run = await f.run(['update-image']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/block \d+ .* does not match the signed block index/);
+      expect(run.stderr).toMatch(/sha256 mismatch/);
+      expect((await f.status()).B).toMatchObject({ triesLeft: 0, successful: false });
+      expect(await bootsCompleteRoot()).toBe('A 1.0.0');
+    } finally {
+      fs.writeFileSync(target, good);
+    }
+  });
+
+  const crafted: [string, (i: BlockIndex) => void, RegExp][] = [
+    ['overlapping blocks', (i) => (i.blocks[1]!.compressedOffset -= 1), /overlaps/],
+    ['a block past the end of the image', (i) => (i.blocks.at(-1)!.compressedLength += i.imageLength), /impossible compressed length|past the end/],
+    ['a wrong decoded sha256 for the blocks to fetch', (i) => expectedFetch(i, NEXT_ROOT, ACTIVE_ROOT).blocks.forEach((b) => i.blocks[b]!.decodedSha256.fill(7)), /decodes to bytes that do not match/],
+  ];
+  it.each(crafted)('a signed index with %s: streamed whole', async (_what, spoil, why) => {
+    freshDisk();
+    const copy = decodeBlockIndex(indexBytes, { name: 'root', length: index.imageLength, sha256: index.imageSha256.toString('hex') });
+    spoil(copy);
+    await signTargets(f, { [blockIndexTargetName(rootTargetName())]: encodeBlockIndex(copy) });
+    try {
+      const run = await updateImage();
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toMatch(why);
+      expect(run.images.root!.method).toBe('stream');
+      expect(rootOfB()).toBe(NEXT_ROOT_HASH);
+    } finally {
+      await signTargets(f, { [blockIndexTargetName(rootTargetName())]: indexBytes });
+    }
   });
 });
