@@ -1,9 +1,19 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { blockIndexTargetName, type ImagePart } from '@updog-ts/updog/image';
+import { digestBuffer, writeFileAtomic } from '../fs/files.js';
+import type { BuiltBlockIndex } from '../image/block-index-builder.js';
 import { makeFakeRelease } from '../image/fake-release.js';
-import type { ImagePart } from '@updog-ts/updog/image';
+import { indexLz4Image } from '../image/lz4-index.js';
+import { DEFAULT_BLOCK_SIZE } from '../image/lz4-pack.js';
 import { imageTargetName, packImage } from '../image/pack.js';
-import { parsePositiveInt, printJson } from './options.js';
+import { parseBlockSize, parsePositiveInt, printJson } from './options.js';
+
+/** Writes an index file (atomically) and describes it for the command's JSON output. */
+function writeBlockIndex(path: string, index: BuiltBlockIndex): { path: string; length: number; sha256: string; blockSize: number; blocks: number } {
+  writeFileAtomic(path, index.bytes);
+  return { path, ...digestBuffer(index.bytes), blockSize: index.blockSize, blocks: index.blockCount };
+}
 
 const PARTS: readonly ImagePart[] = ['boot', 'root', 'hash'];
 
@@ -20,15 +30,27 @@ export function imageCommand(): Command {
     .requiredOption('--version <version>')
     .requiredOption('--build <id>', 'build id, e.g. a short commit hash')
     .option('--name <name>', 'image name prefix', 'bottlerocket')
+    .option('--block-size <size>', 'decoded size of each LZ4 block, 64KiB to 4MiB in 4 KiB steps', parseBlockSize, DEFAULT_BLOCK_SIZE)
     .requiredOption('--out-dir <dir>')
-    .action(async (o: Record<ImagePart, string> & { variant: string; arch: string; version: string; build: string; name: string; outDir: string }) => {
-      const out: Record<string, { name: string; path: string; length: number; sha256: string }> = {};
+    .addHelpText('after', '\nEach image gets its block index next to it: <image>.blockindex.')
+    .action(async (o: Record<ImagePart, string> & { variant: string; arch: string; version: string; build: string; name: string; blockSize: number; outDir: string }) => {
+      const out: Record<string, object> = {};
       for (const part of PARTS) {
         const name = imageTargetName(o, part);
-        const packed = await packImage(o[part], join(o.outDir, name));
-        out[part] = { name, path: packed.path, length: packed.length, sha256: packed.sha256 };
+        const packed = await packImage(o[part], join(o.outDir, name), o.blockSize);
+        const blockIndex = { name: blockIndexTargetName(name), ...writeBlockIndex(blockIndexTargetName(packed.path), packed.blockIndex) };
+        out[part] = { name, path: packed.path, length: packed.length, sha256: packed.sha256, blockIndex };
       }
       printJson(out);
+    });
+  image
+    .command('index')
+    .description('build the block index of an LZ4 image made elsewhere (e.g. lz4 -9): one frame of independent blocks of equal decoded size')
+    .argument('<image>', 'LZ4 image file')
+    .option('-o, --out <file>', 'index file (default: <image>.blockindex)')
+    .action(async (imagePath: string, o: { out?: string }) => {
+      const index = await indexLz4Image(imagePath);
+      printJson(writeBlockIndex(o.out ?? blockIndexTargetName(imagePath), index));
     });
   image
     .command('fake')

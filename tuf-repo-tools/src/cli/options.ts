@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { createLogger, type Logger, type LogLevel, UserError } from '@updog-ts/updog/common';
 import { loadKeyDir } from '../keys/key-dir.js';
 import { loadPrivateKeyFile, type Signer } from '../keys/keys.js';
+import { checkBlockSize } from '../image/lz4-pack.js';
 import { loadExpiryPolicy } from '../tuf/expiry-policy.js';
 import type { RoleExpiries, RoleVersions } from '../tuf/repository.js';
 import { parseTime } from '../time/time.js';
@@ -11,6 +12,19 @@ export function parsePositiveInt(text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+/** `--block-size`: bytes, or a number of KiB/MiB (`1MiB`); checked against what LZ4 frames allow. */
+export function parseBlockSize(text: string): number {
+  const m = /^(\d+)(KiB|MiB)?$/.exec(text);
+  if (!m) throw new InvalidArgumentError('expected bytes, or a number with KiB or MiB (e.g. 1MiB)');
+  const size = Number(m[1]) * (m[2] === 'MiB' ? 1024 * 1024 : m[2] === 'KiB' ? 1024 : 1);
+  try {
+    checkBlockSize(size);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return size;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

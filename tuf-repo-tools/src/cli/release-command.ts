@@ -5,7 +5,7 @@ import { resolveWavePolicy } from '../manifest/wave-policy.js';
 import { releaseImages } from '../release/release.js';
 import { loadRootFile } from '../tuf/load.js';
 import { parseTime } from '../time/time.js';
-import { addPublishOptions, collect, loggerOf, parseAdd, printJson, publishSettings, signersFrom, type PublishFlags } from './options.js';
+import { addPublishOptions, collect, loggerOf, parseAdd, parseBlockSize, printJson, publishSettings, signersFrom, type PublishFlags } from './options.js';
 
 interface ReleaseFlags extends PublishFlags {
   out: string;
@@ -25,6 +25,8 @@ interface ReleaseFlags extends PublishFlags {
   startAt?: string;
   add: string[];
   link?: boolean;
+  blockIndex: boolean;
+  blockSize?: number;
 }
 
 export function releaseCommand(): Command {
@@ -47,7 +49,9 @@ export function releaseCommand(): Command {
       .option('--wave-policy <file>', 'wave policy TOML or default|accelerated|slow', 'default')
       .option('--start-at <time>', 'rollout start for the waves (default: now)')
       .option('--add <name=path>', 'extra target, e.g. a migration (repeatable)', collect, [])
-      .option('--link', 'hard-link targets instead of copying'),
+      .option('--link', 'hard-link targets instead of copying')
+      .option('--block-size <size>', 'decoded LZ4 block size for packing raw images, 64KiB to 4MiB (default 1MiB; .lz4 inputs keep theirs)', parseBlockSize)
+      .option('--no-block-index', 'publish no <image>.blockindex targets (hosts then always download whole images)'),
   ).action(async (o: ReleaseFlags, cmd: Command) => {
     const now = new Date();
     const releaseToml = o.releaseToml ? await loadReleaseToml(o.releaseToml) : undefined;
@@ -64,6 +68,8 @@ export function releaseCommand(): Command {
       version,
       ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}),
       images: { boot: o.boot, root: o.root, hash: o.hash },
+      ...(o.blockSize === undefined ? {} : { blockSize: o.blockSize }),
+      blockIndex: o.blockIndex,
       ...(o.build ? { build: o.build } : {}),
       wavePolicy: await resolveWavePolicy(o.wavePolicy),
       startAt: o.startAt ? parseTime(o.startAt, now) : now,
@@ -73,7 +79,16 @@ export function releaseCommand(): Command {
       link: o.link ?? false,
       now,
     });
-    loggerOf(cmd).info({ version, images: result.images }, 'release published');
-    printJson({ repository: o.out, rootJson: result.rootJsonPath, versions: result.versions, images: result.images });
+    const log = loggerOf(cmd);
+    for (const [part, why] of Object.entries(result.blockIndexSkipped)) log.warn({ part }, `no block index published: ${why}`);
+    log.info({ version, images: result.images, blockIndexes: result.blockIndexes }, 'release published');
+    printJson({
+      repository: o.out,
+      rootJson: result.rootJsonPath,
+      versions: result.versions,
+      images: result.images,
+      blockIndexes: result.blockIndexes,
+      blockIndexSkipped: result.blockIndexSkipped,
+    });
   });
 }

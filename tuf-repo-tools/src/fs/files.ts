@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { syncPath, tempSibling } from '@updog-ts/updog/common';
 
 export { tempSibling, writeFileAtomic } from '@updog-ts/updog/common';
@@ -43,16 +42,29 @@ export interface FileDigest {
   sha256: string;
 }
 
-export async function digestFile(path: string): Promise<FileDigest> {
-  const hash = createHash('sha256');
-  let length = 0;
-  await pipeline(createReadStream(path), async function* (source: AsyncIterable<Buffer>) {
+/** Passes a stream's chunks through unchanged, hashing them on the way. */
+export class DigestTap {
+  private readonly hash = createHash('sha256');
+  private length = 0;
+
+  async *pass(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
     for await (const chunk of source) {
-      hash.update(chunk);
-      length += chunk.length;
+      this.hash.update(chunk);
+      this.length += chunk.length;
+      yield chunk;
     }
-  });
-  return { length, sha256: hash.digest('hex') };
+  }
+
+  /** Length and sha256 of what passed (once, after the stream ended). */
+  digest(): FileDigest {
+    return { length: this.length, sha256: this.hash.digest('hex') };
+  }
+}
+
+export async function digestFile(path: string): Promise<FileDigest> {
+  const tap = new DigestTap();
+  for await (const _ of tap.pass(createReadStream(path)));
+  return tap.digest();
 }
 
 export function digestBuffer(data: Buffer): FileDigest {

@@ -4,9 +4,8 @@
  */
 import { open } from 'node:fs/promises';
 import { UserError } from '@updog-ts/updog/common';
-import { digestFile, type FileDigest } from '../fs/files.js';
 import type { ImagePart } from '@updog-ts/updog/image';
-import { packLz4File } from './lz4-pack.js';
+import { packLz4File, type PackedLz4 } from './lz4-pack.js';
 
 export const IMAGE_SUFFIX: Record<ImagePart, string> = {
   boot: 'boot.ext4.lz4',
@@ -45,8 +44,10 @@ export async function isLz4Frame(path: string): Promise<boolean> {
   }
 }
 
-/** Packs a raw image into an LZ4 frame target (content checksum on); returns its digest. */
-export async function packImage(rawPath: string, outLz4Path: string): Promise<FileDigest & { path: string }> {
-  await packLz4File(rawPath, outLz4Path);
-  return { path: outLz4Path, ...(await digestFile(outLz4Path)) };
+/**
+ * Packs a raw image into an LZ4 frame target (content checksum on) of `blockSize`-byte blocks;
+ * returns its digest and block index.
+ */
+export async function packImage(rawPath: string, outLz4Path: string, blockSize?: number): Promise<PackedLz4 & { path: string }> {
+  return { path: outLz4Path, ...(await packLz4File(rawPath, outLz4Path, blockSize)) };
 }

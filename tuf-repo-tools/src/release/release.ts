@@ -1,14 +1,19 @@
 /**
  * `tuf-repo release`: image files (raw or already LZ4) + release facts -> a new update in the
- * repository's manifest, with waves and migrations, signed and ready to serve in one step.
+ * repository's manifest, with waves and migrations, signed and ready to serve in one step. Each
+ * image target gets its block index target next to it (`<image>.blockindex`) unless its blocks
+ * cannot be indexed; the manifest does not mention indexes, so clients that know nothing of them
+ * read the repository as before.
  */
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Metadata, Root } from '@tufjs/models';
 import { UserError } from '@updog-ts/updog/common';
 import { parseManifest, type Manifest, type Migration } from '@updog-ts/updog/release';
-import type { ImagePart } from '@updog-ts/updog/image';
+import { blockIndexTargetName, type ImagePart } from '@updog-ts/updog/image';
+import type { BuiltBlockIndex } from '../image/block-index-builder.js';
+import { indexLz4Image, NotIndexableError } from '../image/lz4-index.js';
 import { imageTargetName, isLz4Frame, packImage } from '../image/pack.js';
 import { digestFile, exists } from '../fs/files.js';
 import type { Signer } from '../keys/keys.js';
@@ -30,6 +35,10 @@ export interface ReleaseOptions {
   maxVersion?: string;
   /** Raw or LZ4 image files. */
   images: Record<ImagePart, string>;
+  /** Decoded block size for packing raw images (LZ4 inputs keep theirs); default DEFAULT_BLOCK_SIZE. */
+  blockSize?: number;
+  /** Publish a block index target per image (default true). */
+  blockIndex?: boolean;
   /** Build id in the image names; default: the first 8 hex digits of the root image target's sha256. */
   build?: string;
   wavePolicy?: readonly PolicyWave[];
@@ -47,6 +56,10 @@ export interface ReleaseOptions {
 export interface ReleaseResult extends BuildReleaseResult {
   manifest: Manifest;
   images: Record<ImagePart, string>;
+  /** The index target published for each image that has one. */
+  blockIndexes: Partial<Record<ImagePart, string>>;
+  /** Why an LZ4 input got no index (e.g. linked blocks). */
+  blockIndexSkipped: Partial<Record<ImagePart, string>>;
 }
 
 async function currentManifest(repo: LoadedRepository | undefined): Promise<Manifest> {
@@ -63,10 +76,27 @@ export async function releaseImages(opts: ReleaseOptions): Promise<ReleaseResult
   const scratch = await mkdtemp(join(tmpdir(), 'tuf-release-images-'));
   try {
     const lz4 = {} as Record<ImagePart, string>;
+    const indexes: Partial<Record<ImagePart, BuiltBlockIndex>> = {};
+    const blockIndexSkipped: Partial<Record<ImagePart, string>> = {};
+    const wantIndex = opts.blockIndex ?? true;
     for (const part of PARTS) {
       const src = opts.images[part];
       if (!(await exists(src))) throw new UserError(`${part} image ${src} does not exist`);
-      lz4[part] = (await isLz4Frame(src)) ? src : (await packImage(src, join(scratch, `${part}.lz4`))).path;
+      if (await isLz4Frame(src)) {
+        lz4[part] = src;
+        if (wantIndex) {
+          try {
+            indexes[part] = await indexLz4Image(src);
+          } catch (err) {
+            if (!(err instanceof NotIndexableError)) throw err;
+            blockIndexSkipped[part] = err.message;
+          }
+        }
+      } else {
+        const packed = await packImage(src, join(scratch, `${part}.lz4`), opts.blockSize);
+        lz4[part] = packed.path;
+        if (wantIndex) indexes[part] = packed.blockIndex;
+      }
     }
     const build = opts.build ?? (await digestFile(lz4.root)).sha256.slice(0, 8);
     const names = {} as Record<ImagePart, string>;
@@ -84,7 +114,16 @@ export async function releaseImages(opts: ReleaseOptions): Promise<ReleaseResult
     if (opts.migrations) manifest = setMigrations(manifest, opts.migrations);
 
     const targets: Record<string, string> = { ...opts.extraTargets };
-    for (const part of PARTS) targets[names[part]] = lz4[part];
+    const blockIndexes: Partial<Record<ImagePart, string>> = {};
+    for (const part of PARTS) {
+      targets[names[part]] = lz4[part];
+      const index = indexes[part];
+      if (index === undefined) continue;
+      blockIndexes[part] = blockIndexTargetName(names[part]);
+      const indexPath = join(scratch, `${part}.blockindex`);
+      await writeFile(indexPath, index.bytes);
+      targets[blockIndexes[part]] = indexPath;
+    }
     const known = new Set([...Object.keys(repo?.targets.signed.targets ?? {}), ...Object.keys(targets)]);
     const problems = manifestProblems(manifest, known);
     if (problems.length > 0) throw new UserError(`the release manifest would be invalid:\n  ${problems.join('\n  ')}`);
@@ -100,7 +139,7 @@ export async function releaseImages(opts: ReleaseOptions): Promise<ReleaseResult
       link: opts.link ?? false,
       now,
     });
-    return { ...result, manifest, images: names };
+    return { ...result, manifest, images: names, blockIndexes, blockIndexSkipped };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

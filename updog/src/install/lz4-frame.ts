@@ -32,7 +32,8 @@ export const OUTPUT_BUFFERS = 2;
 
 export class Lz4FrameError extends UserError {}
 
-interface FrameDescriptor {
+/** What a frame's descriptor says. */
+export interface Lz4FrameDescriptor {
   independentBlocks: boolean;
   blockChecksum: boolean;
   contentChecksum: boolean;
@@ -93,6 +94,27 @@ class FrameReader {
   }
 }
 
+/** Where a frame sits in the input and what its descriptor says. */
+export interface Lz4FrameInfo extends Lz4FrameDescriptor {
+  /** 0 for the first LZ4 frame of the input, 1 for the next, ... (skippable frames not counted). */
+  ordinal: number;
+  /** Input offset of the frame's magic number. */
+  offset: number;
+}
+
+/** One data block of a frame, as `decodeLz4Blocks` yields it. */
+export interface Lz4Block {
+  frame: Lz4FrameInfo;
+  /** Input offset of the block's 4-byte size word. */
+  offset: number;
+  /** The size word (high bit: stored uncompressed). */
+  sizeWord: number;
+  /** The block's bytes after the size word (its checksum, if any, excluded). */
+  payload: Buffer;
+  /** What the block decodes to. */
+  data: Buffer;
+}
+
 /**
  * Decodes one or more concatenated LZ4 frames (skippable frames are skipped) and yields the
  * decompressed bytes block by block. A yielded buffer is reused `OUTPUT_BUFFERS` blocks later:
@@ -104,11 +126,24 @@ export async function* decodeLz4Frames(
   source: AsyncIterable<Uint8Array>,
   onInputConsumed?: (chunk: Uint8Array) => void,
 ): AsyncGenerator<Buffer, void, undefined> {
+  for await (const block of decodeLz4Blocks(source, onInputConsumed)) if (block.data.length > 0) yield block.data;
+}
+
+/**
+ * The block-level walk under `decodeLz4Frames`: every data block with where it sits in the input,
+ * checked as `decodeLz4Frames` checks it. `payload` is valid until the next block is asked for,
+ * `data` as long as a `decodeLz4Frames` output.
+ */
+export async function* decodeLz4Blocks(
+  source: AsyncIterable<Uint8Array>,
+  onInputConsumed?: (chunk: Uint8Array) => void,
+): AsyncGenerator<Lz4Block, void, undefined> {
   const hasher = await xxh();
   const reader = new FrameReader(source, onInputConsumed);
   let frames = 0;
   while (await reader.fill(1)) {
     if (!(await reader.fill(4))) reader.fail('trailing bytes after the last frame');
+    const offset = reader.offset;
     const magic = (await reader.take(4, 'magic number')).readUInt32LE(0);
     if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
       const size = (await reader.take(4, 'skippable frame size')).readUInt32LE(0);
@@ -121,14 +156,14 @@ export async function* decodeLz4Frames(
     }
     if (magic === LEGACY_MAGIC) reader.fail('legacy LZ4 format (lz4 -l) is not supported; use the frame format');
     if (magic !== LZ4_FRAME_MAGIC) reader.fail(`not an LZ4 frame (magic 0x${magic.toString(16)})`);
-    frames += 1;
     const descriptor = await readDescriptor(reader, hasher);
-    yield* decodeBlocks(descriptor, reader, hasher);
+    yield* decodeBlocks({ ordinal: frames, offset, ...descriptor }, reader, hasher);
+    frames += 1;
   }
   if (frames === 0) throw new Lz4FrameError('LZ4 stream holds no frame (empty input)');
 }
 
-async function readDescriptor(reader: FrameReader, hasher: Hasher): Promise<FrameDescriptor> {
+async function readDescriptor(reader: FrameReader, hasher: Hasher): Promise<Lz4FrameDescriptor> {
   const head = Buffer.from(await reader.take(2, 'frame descriptor')); // a copy: used after the next take
   const flg = head[0]!;
   const bd = head[1]!;
@@ -152,10 +187,11 @@ async function readDescriptor(reader: FrameReader, hasher: Hasher): Promise<Fram
   };
 }
 
-async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher: Hasher): AsyncGenerator<Buffer, void, undefined> {
+async function* decodeBlocks(frame: Lz4FrameInfo, reader: FrameReader, hasher: Hasher): AsyncGenerator<Lz4Block, void, undefined> {
   const decoder = new Lz4BlockDecoder(frame.blockMaxSize, OUTPUT_BUFFERS, frame.contentChecksum);
   let produced = 0n;
   for (;;) {
+    const offset = reader.offset;
     const word = (await reader.take(4, 'block header')).readUInt32LE(0);
     if (word === 0) break; // EndMark
     const size = (word & ~UNCOMPRESSED_BIT) >>> 0;
@@ -179,7 +215,7 @@ async function* decodeBlocks(frame: FrameDescriptor, reader: FrameReader, hasher
       }
     }
     produced += BigInt(out.length);
-    if (out.length > 0) yield out;
+    yield { frame, offset, sizeWord: word, payload: decoder.input.subarray(0, size), data: out };
   }
   if (frame.contentSize !== undefined && produced !== frame.contentSize) {
     reader.fail(`frame declares ${frame.contentSize} content bytes but decodes to ${produced}`);

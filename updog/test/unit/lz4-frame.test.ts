@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeLz4Frames, Lz4FrameError } from '../../src/install/lz4-frame.js';
+import { decodeLz4Blocks, decodeLz4Frames, Lz4FrameError } from '../../src/install/lz4-frame.js';
 
 let dir: string;
 beforeAll(() => {
@@ -98,6 +98,47 @@ describe('decodeLz4Frames against the lz4 CLI', () => {
 
   it('decodes an empty file compressed by lz4 to nothing', async () => {
     expect((await decode(lz4(Buffer.alloc(0), ['-9'], 'empty'))).length).toBe(0);
+  });
+});
+
+describe('decodeLz4Blocks', () => {
+  /** Every block of `bytes` as plain values (the walker reuses its buffers). */
+  async function walk(bytes: Buffer): Promise<{ ordinal: number; frameOffset: number; offset: number; sizeWord: number; payload: Buffer; data: Buffer }[]> {
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let off = 0; off < bytes.length; off += 100_000) yield bytes.subarray(off, off + 100_000);
+    }
+    const out = [];
+    for await (const b of decodeLz4Blocks(source())) {
+      out.push({ ordinal: b.frame.ordinal, frameOffset: b.frame.offset, offset: b.offset, sizeWord: b.sizeWord, payload: Buffer.from(b.payload), data: Buffer.from(b.data) });
+    }
+    return out;
+  }
+
+  it('gives each block of an lz4 -BX file its place: size word, payload, checksum skipped between blocks', async () => {
+    const data = sampleData(300_000);
+    const file = lz4(data, ['-9', '-B4', '-BX'], 'walk');
+    const blocks = await walk(file);
+    expect(blocks.map((b) => b.data.length)).toEqual([65536, 65536, 65536, 65536, 37856]);
+    expect(blocks[0]!.offset).toBe(7); // after magic, FLG, BD, header checksum
+    for (const [i, b] of blocks.entries()) {
+      expect(file.readUInt32LE(b.offset)).toBe(b.sizeWord);
+      expect(b.payload.equals(file.subarray(b.offset + 4, b.offset + 4 + b.payload.length))).toBe(true);
+      expect(b.payload.length).toBe((b.sizeWord & 0x7fffffff) >>> 0);
+      // the next block starts after this one's 4-byte block checksum
+      const next = blocks[i + 1]?.offset ?? file.length - 8; // end mark and content checksum
+      expect(next).toBe(b.offset + 4 + b.payload.length + 4);
+    }
+    expect(sha(Buffer.concat(blocks.map((b) => b.data)))).toBe(sha(data));
+  });
+
+  it('numbers the frames of concatenated input and gives their offsets', async () => {
+    const a = lz4(sampleData(10_000), ['-9'], 'walk-a');
+    const b = lz4(sampleData(20_000), ['-9', '-BD'], 'walk-b');
+    const blocks = await walk(Buffer.concat([a, b]));
+    expect(blocks.map((x) => [x.ordinal, x.frameOffset, x.offset])).toEqual([
+      [0, 0, 7],
+      [1, a.length, a.length + 7],
+    ]);
   });
 });
 
