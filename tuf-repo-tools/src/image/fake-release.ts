@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeFakeImage, type ImagePart } from '@updog-ts/updog/image';
+import { BLOCK_INDEX_SUFFIX, makeFakeImage, type ImagePart } from '@updog-ts/updog/image';
 import { imageTargetName, packImage } from './pack.js';
 
 export interface FakeReleaseOptions {
@@ -29,6 +29,8 @@ export interface FakeRelease {
   hash: string;
   /** Their target names (the file names). */
   names: Record<ImagePart, string>;
+  /** Paths of their block indexes (`<image file>.blockindex`). */
+  blockIndexes: Record<ImagePart, string>;
 }
 
 export const DEFAULT_FAKE_SIZES: Record<ImagePart, number> = { boot: 256 * 1024, root: 1024 * 1024, hash: 128 * 1024 };
@@ -44,14 +46,17 @@ export async function makeFakeRelease(opts: FakeReleaseOptions): Promise<FakeRel
   try {
     const out = {} as Record<ImagePart, string>;
     const names = {} as Record<ImagePart, string>;
+    const blockIndexes = {} as Record<ImagePart, string>;
     for (const part of PARTS) {
       const raw = join(scratch, part);
       await writeFile(raw, makeFakeImage({ part, ...header }, opts.sizes?.[part] ?? DEFAULT_FAKE_SIZES[part], opts.fillers?.[part]));
       names[part] = imageTargetName({ variant: opts.variant, arch: opts.arch, version: opts.version, build }, part);
       out[part] = join(opts.dir, names[part]);
-      await packImage(raw, out[part]);
+      const packed = await packImage(raw, out[part]);
+      blockIndexes[part] = out[part] + BLOCK_INDEX_SUFFIX;
+      await writeFile(blockIndexes[part], packed.blockIndex.bytes);
     }
-    return { boot: out.boot, root: out.root, hash: out.hash, names };
+    return { boot: out.boot, root: out.root, hash: out.hash, names, blockIndexes };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

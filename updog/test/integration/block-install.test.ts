@@ -78,7 +78,8 @@ function hostile(req: IncomingMessage, res: ServerResponse): boolean {
   const length = end - start + 1;
   // other-bytes: the right headers over the bytes at the start of the file; other-range: says so
   const from = mischief === 'other-bytes' ? 0 : start + 1;
-  res.writeHead(206, { 'content-length': length, 'content-range': `bytes ${from}-${from + length - 1}/${file.length}` });
+  const claimed = mischief === 'other-bytes' ? start : from;
+  res.writeHead(206, { 'content-length': length, 'content-range': `bytes ${claimed}-${claimed + length - 1}/${file.length}` });
   res.end(file.subarray(from, from + length));
   return true;
 }
@@ -97,7 +98,7 @@ const indexFilePath = (): string => {
 
 beforeAll(async () => {
   f = await createUpdateFixture({ ranges: true, activeFillers: { root: ROOT_10 }, serverHook: hostile });
-  await f.publish([{ version: '1.1.0', fillers: { root: ROOT_11 } }]);
+  await f.publish([{ version: '1.1.0', fillers: { root: ROOT_11 }, blockIndex: true }]);
   const target = fs.readFileSync(rootTargetPath());
   indexBytes = fs.readFileSync(indexFilePath());
   index = decodeBlockIndex(indexBytes, { name: 'root', length: target.length, sha256: createHash('sha256').update(target).digest('hex') });

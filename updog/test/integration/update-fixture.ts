@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { buildReleaseRepository, hashedTargetPath, loadRepository, makeFakeRelease, setMigrations } from '@updog-ts/tuf-repo-tools';
+import { blockIndexTargetName } from '../../src/block-index/format.js';
 import { makeFakeImage, type ImagePart } from '../../src/boot/fake-image.js';
 import { simulateBoot, type BootResult } from '../../src/boot/gptprio.js';
 import { createBottlerocketDiskImage } from '../../src/gpt/bottlerocket-layout.js';
@@ -31,6 +32,8 @@ export interface ReleaseSpec {
   version: string;
   bad?: boolean;
   sizes?: Partial<Record<ImagePart, number>>;
+  /** Publish each image's block index too (default: no index, so the images are streamed whole). */
+  blockIndex?: boolean;
   /** Image bytes after the header line (default: a version-dependent pattern), see makeFakeImage. */
   fillers?: Partial<Record<ImagePart, Buffer>>;
   /** Replace a packed target file after packing (e.g. a corrupt LZ4 that is still signed). */
@@ -147,6 +150,7 @@ export async function createUpdateFixture(opts: UpdateFixtureOptions = {}): Prom
           const rewrite = r.rewrite?.[part];
           if (rewrite) fs.writeFileSync(release[part], rewrite(fs.readFileSync(release[part])));
           targets[release.names[part]] = release[part];
+          if (r.blockIndex === true) targets[blockIndexTargetName(release.names[part])] = release.blockIndexes[part];
         }
         targetNames.set(r.version, release.names);
         updates.push({ variant: VARIANT, arch: ARCH, version: r.version, maxVersion, waves: [], images: release.names });
