@@ -16,13 +16,14 @@
  * Times and peak RSS come from GNU time (`/usr/bin/time`) around each process; the pipeline's
  * are the sums over its three processes.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { haveTime, median, readTimes, runMeasured, sha256OfRange, TIME, TIME_FORMAT } from './measure.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MIB = 1024 * 1024;
@@ -34,8 +35,6 @@ function arg(name, fallback) {
 const sizeMiB = arg('size-mib', 1024);
 const rounds = arg('rounds', 7);
 const withRust = !process.argv.includes('--no-rust');
-const TIME = '/usr/bin/time';
-const haveTime = fs.existsSync(TIME);
 
 /**
  * Deterministic image-like content: runs of incompressible bytes (binaries), zeros (free
@@ -66,38 +65,6 @@ function writeSampleImage(file, size) {
     fs.writeSync(fd, chunk, 0, Math.min(chunk.length, size - off));
   }
   fs.closeSync(fd);
-}
-
-function sha256OfRange(file, offset, length) {
-  const hash = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.alloc(4 * MIB);
-  for (let done = 0; done < length; ) {
-    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, length - done), offset + done);
-    hash.update(buf.subarray(0, n));
-    done += n;
-  }
-  fs.closeSync(fd);
-  return hash.digest('hex');
-}
-
-/** GNU time's figures for one process: wall, user and system seconds, peak RSS in KiB. */
-const TIME_FORMAT = '%e %U %S %M';
-function readTimes(file) {
-  const [wall, user, sys, rssKiB] = fs.readFileSync(file, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  fs.rmSync(file);
-  return { wall, user, sys, rssKiB };
-}
-
-/** Runs argv (under GNU time when present); resolves with exit code, user/sys seconds and peak RSS. */
-function runMeasured(argv, opts = {}) {
-  const timesFile = path.join(os.tmpdir(), `bench-times-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const full = haveTime ? [TIME, '-f', TIME_FORMAT, '-o', timesFile, ...argv] : argv;
-  return new Promise((resolve, reject) => {
-    const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, ...(haveTime && fs.existsSync(timesFile) ? readTimes(timesFile) : {}) }));
-  });
 }
 
 /** The updog side: the same library the `update` command uses, in its own process. */
@@ -162,12 +129,6 @@ function serve(dir) {
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 async function main() {
   for (const tool of ['lz4', 'curl', 'dd']) execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
