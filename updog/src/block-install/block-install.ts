@@ -19,6 +19,7 @@ import { Lz4BlockDecoder } from '../install/lz4-block.js';
 import { PartitionOverflowError, type PartitionExtent } from '../install/partition-writer.js';
 import type { ProgressListener } from '../install/progress.js';
 import type { ExpectedTarget } from '../install/verified-download.js';
+import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
 import { findPresentBlocks, readExactly, scanPieces, sha256 } from './local-blocks.js';
 import { PieceTable } from './piece-table.js';
@@ -33,6 +34,8 @@ export const STREAM_ABOVE_FETCH_SHARE = 0.9;
 /** Ranges in flight at once, and the most bytes one range asks for. */
 const FETCH_LANES = 4;
 const MAX_RANGE_BYTES = 8 * 1024 * 1024;
+/** Verified blocks that follow each other are written together, up to this many bytes. */
+const WRITE_BATCH_BYTES = 2 * 1024 * 1024;
 
 export interface BlockInstallOptions {
   image: string;
@@ -92,19 +95,16 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
       decodedTotal: index.decodedLength,
       elapsedMs: performance.now() - started,
     });
-  const writeBlock = async (i: number, bytes: Uint8Array, source: keyof StoredBytes): Promise<void> => {
-    const block = index.blocks[i]!;
-    for (let done = 0; done < bytes.length; ) {
-      done += (await o.disk.write(bytes, done, bytes.length - done, o.partition.offset + block.decodedOffset + done)).bytesWritten;
-    }
-    counters.written += bytes.length;
-    counters.newlyWritten += bytes.length;
-    stored[source] += bytes.length;
-    if (source === 'local') counters.reused += bytes.length;
-    o.onBlockWritten?.(counters.newlyWritten);
-    o.onBlockStored?.(stored);
-    progress();
-  };
+  const writer = (source: keyof StoredBytes): BatchedWriter =>
+    new BatchedWriter(o.disk, o.partition.offset, WRITE_BATCH_BYTES, (bytes) => {
+      counters.written += bytes;
+      counters.newlyWritten += bytes;
+      stored[source] += bytes;
+      if (source === 'local') counters.reused += bytes;
+      o.onBlockWritten?.(counters.newlyWritten);
+      o.onBlockStored?.(stored);
+      progress();
+    });
 
   const stop = new AbortController();
   const signal = o.download.signal === undefined ? stop.signal : AbortSignal.any([o.download.signal, stop.signal]);
@@ -117,28 +117,32 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   const toFetch = plan.sources.flatMap((s, i) => (s.kind === 'fetch' ? [i] : []));
   const notLocalAfterAll: number[] = [];
   const copyLocal = async (): Promise<void> => {
-    const buffer = Buffer.allocUnsafe(index.blockSize);
-    for (const [i, source] of plan.sources.entries()) {
-      if (source.kind !== 'local') continue;
+    const out = writer('local');
+    const batch = Buffer.allocUnsafe(Math.max(WRITE_BATCH_BYTES, index.blockSize));
+    for (const blocks of localBatches(plan, index, batch.length)) {
       throwIfCancelled();
-      const block = index.blocks[i]!;
-      const bytes = buffer.subarray(0, block.decodedLength);
-      bytes.fill(0);
-      for (const read of localReads(source.pieces, index.pieceSize, block.decodedLength)) {
-        await readExactly(o.disk, bytes.subarray(read.to), read.length, o.active.offset + read.from);
+      const first = index.blocks[blocks[0]!]!.decodedOffset;
+      const pieces = blocks.flatMap((i) => (plan.sources[i] as { pieces: number[] }).pieces);
+      const length = blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0);
+      batch.fill(0, 0, length);
+      for (const read of localReads(pieces, index.pieceSize, length)) {
+        await readExactly(o.disk, batch.subarray(read.to), read.length, o.active.offset + read.from);
       }
-      // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
-      if (!sha256(bytes).equals(block.decodedSha256)) {
-        notLocalAfterAll.push(i);
-        continue;
+      for (const i of blocks) {
+        const block = index.blocks[i]!;
+        const bytes = batch.subarray(block.decodedOffset - first, block.decodedOffset - first + block.decodedLength);
+        // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
+        if (sha256(bytes).equals(block.decodedSha256)) await out.add(block.decodedOffset, bytes);
+        else notLocalAfterAll.push(i);
       }
-      await writeBlock(i, bytes, 'local');
     }
+    await out.flush();
   };
   const fetchAll = (ranges: FetchRange[]): Promise<void> =>
     allOrStop(
       Array.from({ length: Math.min(FETCH_LANES, ranges.length) }, async () => {
         const decoder = new Lz4BlockDecoder(decoderSize(index), 1);
+        const out = writer('fetched');
         for (let range = ranges.shift(); range !== undefined; range = ranges.shift()) {
           throwIfCancelled();
           const body = countBytes(downloadRange({ url: o.source.url, name: o.source.name, start: range.start, end: range.end }, download), (n) => {
@@ -146,8 +150,9 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
             progress();
           });
           for await (const { block, compressed } of splitRange(range, index.blocks, body, o.source.name)) {
-            await writeBlock(block, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name), 'fetched');
+            await out.add(index.blocks[block]!.decodedOffset, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name));
           }
+          await out.flush();
         }
       }),
       stop,
@@ -200,6 +205,25 @@ async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<
   });
   if (wanted) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
   return planBlocks(index, present, table, hasher.hash(Buffer.alloc(index.pieceSize)));
+}
+
+/** Neighbouring local blocks, in order, in groups of at most `maxBytes` decoded bytes (at least one block). */
+function* localBatches(plan: BlockPlan, index: BlockIndex, maxBytes: number): Generator<number[]> {
+  let batch: number[] = [];
+  let bytes = 0;
+  for (const [i, source] of plan.sources.entries()) {
+    const length = index.blocks[i]!.decodedLength;
+    const follows = batch.length > 0 && batch.at(-1) === i - 1 && bytes + length <= maxBytes;
+    if (batch.length > 0 && (source.kind !== 'local' || !follows)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    if (source.kind !== 'local') continue;
+    batch.push(i);
+    bytes += length;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 /** Big enough for any block's decoded bytes and any block's compressed payload. */
