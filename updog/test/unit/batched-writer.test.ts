@@ -24,17 +24,17 @@ describe('BatchedWriter', () => {
     reused.write('XY'); // the caller reuses its buffer at once
     await w.add(2, Buffer.from('cd'));
     await w.add(10, Buffer.from('ef')); // gap: the first two go out together
-    await w.add(12, Buffer.from('ghij')); // would overflow 6 bytes
-    await w.add(16, Buffer.from('0123456789')); // larger than the buffer: written directly
+    await w.add(12, Buffer.from('ghijk')); // would overflow 6 bytes
+    await w.add(17, Buffer.from('0123456789')); // larger than the buffer: written directly
     await w.flush();
     await w.flush(); // nothing left
     expect(disk.writes).toEqual([
       { position: 1000, bytes: 'abcd' },
       { position: 1010, bytes: 'ef' },
-      { position: 1012, bytes: 'ghij' },
-      { position: 1016, bytes: '0123456789' },
+      { position: 1012, bytes: 'ghijk' },
+      { position: 1017, bytes: '0123456789' },
     ]);
-    expect(written).toEqual([4, 2, 4, 10]);
+    expect(written).toEqual([4, 2, 5, 10]);
   });
 
   it('finishes a write that the disk takes in parts', async () => {
