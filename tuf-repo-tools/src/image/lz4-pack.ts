@@ -22,7 +22,7 @@ import { BlockIndexBuilder, PIECE_SIZE, type BuiltBlockIndex } from './block-ind
  * Decoded size of each block of packed images. Smaller blocks let hosts reuse and fetch finer
  * pieces of an image; larger ones compress better (see the README's block size table).
  */
-export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 /** The smallest block maximum an LZ4 frame can declare. */
 export const MIN_BLOCK_SIZE = 64 * 1024;
 
