@@ -23,7 +23,7 @@ import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
 import { findPresentBlocks, readExactly, scanPieces, sha256 } from './local-blocks.js';
 import { PieceTable } from './piece-table.js';
-import { fetchRanges, localReads, planBlocks, type BlockPlan, type FetchRange } from './plan.js';
+import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, type BlockPlan, type BlockSource, type FetchRange } from './plan.js';
 import { downloadRange, RangeNotSupportedError, WrongRangeError } from './range-fetch.js';
 
 /** Why the block install is not used for this image; the caller streams the image instead. */
@@ -114,7 +114,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     if (stop.signal.aborted) throw new Error('stopped');
   };
 
-  const toFetch = plan.sources.flatMap((s, i) => (s.kind === 'fetch' ? [i] : []));
+  const toFetch = blocksFrom(plan, FETCH);
   const notLocalAfterAll: number[] = [];
   const copyLocal = async (): Promise<void> => {
     const out = writer('local');
@@ -122,7 +122,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     for (const blocks of localBatches(plan, index, batch.length)) {
       throwIfCancelled();
       const first = index.blocks[blocks[0]!]!.decodedOffset;
-      const pieces = blocks.flatMap((i) => (plan.sources[i] as { pieces: number[] }).pieces);
+      const pieces = plan.piecePositions.subarray(index.pieceStart[blocks[0]!], index.pieceStart[blocks.at(-1)! + 1]);
       const length = blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0);
       batch.fill(0, 0, length);
       for (const read of localReads(pieces, index.pieceSize, length)) {
@@ -196,15 +196,21 @@ async function loadIndex(o: BlockInstallOptions): Promise<BlockIndex> {
 async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<BlockPlan> {
   const hasher = await loadPieceHasher();
   const present = await findPresentBlocks(o.disk, o.partition.offset, index, hasher);
-  const table = new PieceTable(index.pieceHashes.length);
-  let wanted = false;
-  index.blocks.forEach((_, i) => {
-    if (present[i] === true) return;
+  const missing = index.blocks.flatMap((_, i) => (present[i] === true ? [] : [i]));
+  const table = new PieceTable(missing.reduce((n, i) => n + index.pieceStart[i + 1]! - index.pieceStart[i]!, 0));
+  for (const i of missing) {
     for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(index.pieceHashes[p]!);
-    wanted = true;
-  });
-  if (wanted) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
+  }
+  if (missing.length > 0) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
   return planBlocks(index, present, table, hasher.hash(Buffer.alloc(index.pieceSize)));
+}
+
+function blocksFrom(plan: BlockPlan, source: BlockSource): number[] {
+  const blocks: number[] = [];
+  plan.sources.forEach((s, i) => {
+    if (s === source) blocks.push(i);
+  });
+  return blocks;
 }
 
 /** Neighbouring local blocks, in order, in groups of at most `maxBytes` decoded bytes (at least one block). */
@@ -214,12 +220,12 @@ function* localBatches(plan: BlockPlan, index: BlockIndex, maxBytes: number): Ge
   for (const [i, source] of plan.sources.entries()) {
     const length = index.blocks[i]!.decodedLength;
     const follows = batch.length > 0 && batch.at(-1) === i - 1 && bytes + length <= maxBytes;
-    if (batch.length > 0 && (source.kind !== 'local' || !follows)) {
+    if (batch.length > 0 && (source !== LOCAL || !follows)) {
       yield batch;
       batch = [];
       bytes = 0;
     }
-    if (source.kind !== 'local') continue;
+    if (source !== LOCAL) continue;
     batch.push(i);
     bytes += length;
   }

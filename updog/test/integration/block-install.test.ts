@@ -177,7 +177,6 @@ async function bootsCompleteRoot(): Promise<string> {
 }
 
 describe('resume after a kill', () => {
-  const KIB4 = 4 * KIB;
   const KILLS = [
     'after-clear-inactive',
     'before-image:root',
@@ -185,7 +184,7 @@ describe('resume after a kill', () => {
     'local:root:1',
     `local:root:${2 * MIB}`,
     'fetched:root:1',
-    `fetched:root:${MIB + KIB4}`,
+    `fetched:root:${64 * KIB + 1}`, // after the second fetched block (64 KiB blocks)
     'after-image:root',
     'before-image:boot',
     'write:boot:1',
