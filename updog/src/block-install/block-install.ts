@@ -76,7 +76,15 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   }
   const plan = await planFromHost(o, index);
   o.logger.info(
-    { image: o.image, blocks: index.blocks.length, presentBytes: plan.presentBytes, localBytes: plan.localBytes, fetchBytes: plan.fetchBytes, imageBytes: index.imageLength },
+    {
+      image: o.image,
+      blocks: index.blocks.length,
+      presentBytes: plan.presentBytes,
+      localBytes: plan.localBytes,
+      fetchBytes: plan.fetchBytes,
+      imageBytes: index.imageLength,
+      planMs: Math.round(performance.now() - started),
+    },
     'block install planned',
   );
   if (plan.fetchBytes > STREAM_ABOVE_FETCH_SHARE * index.imageLength) {

@@ -19,7 +19,7 @@ const SCAN_CHUNK = 4 * 1024 * 1024;
 export const sha256 = (bytes: Uint8Array): Buffer => createHash('sha256').update(bytes).digest();
 
 /** Reads exactly `length` bytes at `position` (a partition is never shorter than asked: short reads mean the disk ended). */
-export async function readExactly(disk: ReadableDisk, into: Uint8Array, length: number, position: number): Promise<Uint8Array> {
+export async function readExactly(disk: ReadableDisk, into: Buffer, length: number, position: number): Promise<Buffer> {
   let done = 0;
   while (done < length) {
     const { bytesRead } = await disk.read(into, done, length - done, position + done);
@@ -31,21 +31,26 @@ export async function readExactly(disk: ReadableDisk, into: Uint8Array, length: 
 
 /**
  * Which blocks already hold their decoded bytes at their place on the partition at
- * `partitionOffset`. The first piece's hash is checked first, so a partition holding other data
- * costs one small read per block; a block whose first piece matches is then checked whole (sha256).
+ * `partitionOffset`. Read in large chunks; a block is hashed whole (sha256) only when its first
+ * piece matches, and a block of zeros (free space in a file system image) is compared, not hashed.
  */
 export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: PieceHasher): Promise<boolean[]> {
-  const buffer = Buffer.allocUnsafe(index.blockSize);
+  const blocksPerChunk = Math.max(1, Math.floor(SCAN_CHUNK / index.blockSize));
+  const buffer = Buffer.allocUnsafe(blocksPerChunk * index.blockSize);
+  const zeros = Buffer.alloc(index.blockSize);
+  const zeroBlockSha256 = sha256(zeros);
   const present: boolean[] = [];
-  for (const [i, block] of index.blocks.entries()) {
-    const position = partitionOffset + block.decodedOffset;
-    const first = await readExactly(disk, buffer, Math.min(index.pieceSize, block.decodedLength), position);
-    if (hasher.hash(first) !== index.pieceHashes[index.pieceStart[i]!]) {
-      present.push(false);
-      continue;
+  for (let first = 0; first < index.blocks.length; first += blocksPerChunk) {
+    const last = Math.min(index.blocks.length, first + blocksPerChunk) - 1;
+    const start = index.blocks[first]!.decodedOffset;
+    const chunk = await readExactly(disk, buffer, index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength - start, partitionOffset + start);
+    for (let i = first; i <= last; i++) {
+      const block = index.blocks[i]!;
+      const bytes = chunk.subarray(block.decodedOffset - start, block.decodedOffset - start + block.decodedLength);
+      if (hasher.hash(bytes.subarray(0, index.pieceSize)) !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
+      else if (bytes.length === zeros.length && block.decodedSha256.equals(zeroBlockSha256)) present.push(bytes.equals(zeros));
+      else present.push(sha256(bytes).equals(block.decodedSha256));
     }
-    const whole = await readExactly(disk, buffer, block.decodedLength, position);
-    present.push(sha256(whole).equals(block.decodedSha256));
   }
   return present;
 }
