@@ -113,5 +113,11 @@ describe('tuf-repo release', () => {
     };
     expect(plain.blockIndexes).toEqual({});
     expect(Object.keys((await loadRepository(none)).targets.signed.targets)).toEqual([name('boot.ext4'), name('root.ext4'), name('root.verity'), 'manifest.json']);
+
+    // an .lz4 input that does not decode is refused, and no repository is written
+    await writeFile(join(dir, 'cut.lz4'), (await readFile(join(dir, 'root-9.lz4'))).subarray(0, 5000));
+    const cut = await tufRepo('release', '--out', join(dir, 'cut-repo'), ...common, '--version', '1.0.0', '--root', join(dir, 'cut.lz4'));
+    expect([cut.code, cut.stderr]).toEqual([1, `tuf-repo: error: cannot index ${join(dir, 'cut.lz4')}: LZ4 stream truncated: input ends at byte 5000 inside the block\n`]);
+    await expect(readFile(join(dir, 'cut-repo', 'metadata', '1.root.json'))).rejects.toThrow(/ENOENT/);
   });
 });
