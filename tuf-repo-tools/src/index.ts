@@ -35,7 +35,10 @@ export {
 export { parseWavePolicy, loadWavePolicy, resolveWavePolicy, wavesFromPolicy, builtinWavePolicyPath, WavePolicyError, BUILTIN_WAVE_POLICIES } from './manifest/wave-policy.js';
 export type { PolicyWave } from './manifest/wave-policy.js';
 export { packImage, imageTargetName, isLz4Frame, IMAGE_SUFFIX } from './image/pack.js';
-export { encodeLz4Frame, packLz4File } from './image/lz4-pack.js';
+export { encodeLz4Frame, packLz4File, DEFAULT_BLOCK_SIZE } from './image/lz4-pack.js';
+export type { PackedLz4 } from './image/lz4-pack.js';
+export { indexLz4Image, NotIndexableError } from './image/lz4-index.js';
+export type { BuiltBlockIndex } from './image/block-index-builder.js';
 export { makeFakeRelease, DEFAULT_FAKE_SIZES } from './image/fake-release.js';
 export type { FakeRelease, FakeReleaseOptions } from './image/fake-release.js';
 export { parseRange, serveDirectory } from './serve/static-server.js';

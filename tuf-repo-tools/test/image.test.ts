@@ -8,35 +8,16 @@ import { decodeLz4Frames, parseFakeImageHeader } from '@updog-ts/updog/image';
 import { makeFakeRelease } from '../src/image/fake-release.js';
 import { packImage } from '../src/image/pack.js';
 import { tufRepoOk, useTempDirs } from './helpers.js';
+import { lz4Cli, mixedData } from './lz4-helpers.js';
 
 const tempDir = useTempDirs();
 const run = promisify(execFile);
-
-async function lz4Cli(path: string): Promise<Buffer> {
-  const { stdout } = await run('lz4', ['-dc', path], { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
-  return stdout;
-}
 
 async function updogDecode(path: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   // The decoder reuses its output buffers: keep copies.
   for await (const block of decodeLz4Frames(createReadStream(path))) parts.push(Buffer.from(block));
   return Buffer.concat(parts);
-}
-
-/** 9 MiB + 123 bytes: two full 4 MiB blocks and a short one; half compressible, half random. */
-function mixedData(): Buffer {
-  const size = 9 * 1024 * 1024 + 123;
-  const buf = Buffer.alloc(size);
-  let x = 12345;
-  for (let i = 0; i < size; i++) {
-    if (i % (2 * 1024 * 1024) < 1024 * 1024) buf[i] = (i >> 6) & 0xff;
-    else {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-      buf[i] = x >>> 24;
-    }
-  }
-  return buf;
 }
 
 describe('image pack (LZ4 frames)', () => {
@@ -49,10 +30,10 @@ describe('image pack (LZ4 frames)', () => {
     ];
     for (const [name, data] of cases) {
       await writeFile(join(dir, name), data);
-      const packed = await packImage(join(dir, name), join(dir, `${name}.lz4`));
+      const packed = await packImage(join(dir, name), join(dir, `${name}.lz4`), 4 * 1024 * 1024);
       const file = await readFile(packed.path);
       expect(packed.length).toBe(file.length);
-      // magic, FLG = version 01 | independent blocks | content checksum, BD = 4 MiB blocks
+      // magic, FLG = version 01 | independent blocks | content checksum, BD = 4 MiB blocks (other sizes: block-index.test.ts)
       expect([...file.subarray(0, 6)]).toEqual([0x04, 0x22, 0x4d, 0x18, 0x64, 0x70]);
       expect((await lz4Cli(packed.path)).equals(data), `${name} via lz4 CLI`).toBe(true);
       expect((await updogDecode(packed.path)).equals(data), `${name} via updog`).toBe(true);

@@ -1,7 +1,7 @@
 /**
- * Acceptance: repositories made by the `tuf-repo` bin are verified, and every target downloaded,
- * by python-tuf's ngclient and by tuf-js over loopback HTTP; a root rotation that changes the
- * root threshold is followed by both.
+ * Acceptance: repositories made by the `tuf-repo` bin are verified, and every target downloaded
+ * (images, their block indexes, the manifest), by python-tuf's ngclient and by tuf-js over
+ * loopback HTTP; a root rotation that changes the root threshold is followed by both.
  */
 import { createHash } from 'node:crypto';
 import { readFile, copyFile } from 'node:fs/promises';
@@ -39,17 +39,22 @@ async function releaseFakeRepo(): Promise<Released> {
       'release', '--out', repo, '--keys-dir', keysDir, '--variant', 'aws-k8s-1.31', '--arch', 'x86_64', '--version', '1.26.1',
       '--boot', images.boot, '--root', images.root, '--hash', images.hash, '--build', 'abc1234', '--start-at', '2024-10-30T17:00:00Z',
     ),
-  ) as { rootJson: string; images: Record<string, string> };
+  ) as { rootJson: string; images: Record<string, string>; blockIndexes: Record<string, string> };
   expect(out.rootJson).toBe(join(repo, 'metadata', '1.root.json'));
-  const targets: Record<string, string> = {
-    [out.images.boot!]: await sha256(images.boot),
-    [out.images.root!]: await sha256(images.root),
-    [out.images.hash!]: await sha256(images.hash),
-  };
+  const targets: Record<string, string> = {};
+  for (const part of ['boot', 'root', 'hash'] as const) {
+    targets[out.images[part]!] = await sha256(images[part]);
+    // the published index is the one `image index` builds for the same file
+    const index = JSON.parse(await tufRepoOk('image', 'index', images[part], '-o', join(dir, `${part}.blockindex`))) as { sha256: string };
+    targets[out.blockIndexes[part]!] = index.sha256;
+  }
   expect(Object.keys(targets)).toEqual([
     'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-boot.ext4.lz4',
+    'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-boot.ext4.lz4.blockindex',
     'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-root.ext4.lz4',
+    'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-root.ext4.lz4.blockindex',
     'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-root.verity.lz4',
+    'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-root.verity.lz4.blockindex',
   ]);
   const server = await serveDirectory(repo);
   servers.push(server);
@@ -74,9 +79,16 @@ describe('interop with python-tuf and tuf-js', () => {
     }
     expect(py.downloaded['manifest.json']).toBe(js.downloaded['manifest.json']);
     const manifest = JSON.parse(await readFile(join(r.dir, 'py-downloads', 'manifest.json'), 'utf8')) as {
-      updates: { version: string; waves: Record<string, string> }[];
+      updates: { version: string; waves: Record<string, string>; images: Record<string, string> }[];
     };
     expect(manifest.updates[0]!.version).toBe('1.26.1');
+    // Bottlerocket's manifest format: the images only, no index fields
+    expect(Object.keys(manifest.updates[0]!)).toEqual(['variant', 'arch', 'version', 'max_version', 'waves', 'images']);
+    expect(manifest.updates[0]!.images).toEqual({
+      boot: 'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-boot.ext4.lz4',
+      root: 'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-root.ext4.lz4',
+      hash: 'bottlerocket-aws-k8s-1.31-x86_64-1.26.1-abc1234-root.verity.lz4',
+    });
     expect(manifest.updates[0]!.waves).toEqual({
       '0': '2024-10-30T18:00:00Z',
       '20': '2024-10-30T21:00:00Z',

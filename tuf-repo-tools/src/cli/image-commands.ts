@@ -5,9 +5,8 @@ import { digestBuffer, writeFileAtomic } from '../fs/files.js';
 import type { BuiltBlockIndex } from '../image/block-index-builder.js';
 import { makeFakeRelease } from '../image/fake-release.js';
 import { indexLz4Image } from '../image/lz4-index.js';
-import { DEFAULT_BLOCK_SIZE } from '../image/lz4-pack.js';
 import { imageTargetName, packImage } from '../image/pack.js';
-import { parseBlockSize, parsePositiveInt, printJson } from './options.js';
+import { blockSizeOption, parsePositiveInt, printJson } from './options.js';
 
 /** Writes an index file (atomically) and describes it for the command's JSON output. */
 function writeBlockIndex(path: string, index: BuiltBlockIndex): { path: string; length: number; sha256: string; blockSize: number; blocks: number } {
@@ -30,7 +29,7 @@ export function imageCommand(): Command {
     .requiredOption('--version <version>')
     .requiredOption('--build <id>', 'build id, e.g. a short commit hash')
     .option('--name <name>', 'image name prefix', 'bottlerocket')
-    .option('--block-size <size>', 'decoded size of each LZ4 block, 64KiB to 4MiB in 4 KiB steps', parseBlockSize, DEFAULT_BLOCK_SIZE)
+    .addOption(blockSizeOption('decoded size of each LZ4 block'))
     .requiredOption('--out-dir <dir>')
     .addHelpText('after', '\nEach image gets its block index next to it: <image>.blockindex.')
     .action(async (o: Record<ImagePart, string> & { variant: string; arch: string; version: string; build: string; name: string; blockSize: number; outDir: string }) => {

@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { createLogger, type Logger, type LogLevel, UserError } from '@updog-ts/updog/common';
 import { loadKeyDir } from '../keys/key-dir.js';
 import { loadPrivateKeyFile, type Signer } from '../keys/keys.js';
-import { checkBlockSize } from '../image/lz4-pack.js';
+import { checkBlockSize, DEFAULT_BLOCK_SIZE } from '../image/lz4-pack.js';
 import { loadExpiryPolicy } from '../tuf/expiry-policy.js';
 import type { RoleExpiries, RoleVersions } from '../tuf/repository.js';
 import { parseTime } from '../time/time.js';
@@ -14,8 +14,14 @@ export function parsePositiveInt(text: string): number {
   return n;
 }
 
+/** `--block-size` of the commands that pack images. */
+export function blockSizeOption(description: string): Option {
+  const shown = DEFAULT_BLOCK_SIZE % (1024 * 1024) === 0 ? `${DEFAULT_BLOCK_SIZE / 1024 / 1024}MiB` : `${DEFAULT_BLOCK_SIZE / 1024}KiB`;
+  return new Option('--block-size <size>', `${description}, 64KiB to 4MiB in 4 KiB steps`).argParser(parseBlockSize).default(DEFAULT_BLOCK_SIZE, shown);
+}
+
 /** `--block-size`: bytes, or a number of KiB/MiB (`1MiB`); checked against what LZ4 frames allow. */
-export function parseBlockSize(text: string): number {
+function parseBlockSize(text: string): number {
   const m = /^(\d+)(KiB|MiB)?$/.exec(text);
   if (!m) throw new InvalidArgumentError('expected bytes, or a number with KiB or MiB (e.g. 1MiB)');
   const size = Number(m[1]) * (m[2] === 'MiB' ? 1024 * 1024 : m[2] === 'KiB' ? 1024 : 1);

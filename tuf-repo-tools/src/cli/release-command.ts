@@ -5,7 +5,7 @@ import { resolveWavePolicy } from '../manifest/wave-policy.js';
 import { releaseImages } from '../release/release.js';
 import { loadRootFile } from '../tuf/load.js';
 import { parseTime } from '../time/time.js';
-import { addPublishOptions, collect, loggerOf, parseAdd, parseBlockSize, printJson, publishSettings, signersFrom, type PublishFlags } from './options.js';
+import { addPublishOptions, collect, loggerOf, parseAdd, blockSizeOption, printJson, publishSettings, signersFrom, type PublishFlags } from './options.js';
 
 interface ReleaseFlags extends PublishFlags {
   out: string;
@@ -26,7 +26,7 @@ interface ReleaseFlags extends PublishFlags {
   add: string[];
   link?: boolean;
   blockIndex: boolean;
-  blockSize?: number;
+  blockSize: number;
 }
 
 export function releaseCommand(): Command {
@@ -50,7 +50,7 @@ export function releaseCommand(): Command {
       .option('--start-at <time>', 'rollout start for the waves (default: now)')
       .option('--add <name=path>', 'extra target, e.g. a migration (repeatable)', collect, [])
       .option('--link', 'hard-link targets instead of copying')
-      .option('--block-size <size>', 'decoded LZ4 block size for packing raw images, 64KiB to 4MiB (default 1MiB; .lz4 inputs keep theirs)', parseBlockSize)
+      .addOption(blockSizeOption('decoded LZ4 block size for packing raw images (.lz4 inputs keep theirs)'))
       .option('--no-block-index', 'publish no <image>.blockindex targets (hosts then always download whole images)'),
   ).action(async (o: ReleaseFlags, cmd: Command) => {
     const now = new Date();
@@ -68,7 +68,7 @@ export function releaseCommand(): Command {
       version,
       ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}),
       images: { boot: o.boot, root: o.root, hash: o.hash },
-      ...(o.blockSize === undefined ? {} : { blockSize: o.blockSize }),
+      blockSize: o.blockSize,
       blockIndex: o.blockIndex,
       ...(o.build ? { build: o.build } : {}),
       wavePolicy: await resolveWavePolicy(o.wavePolicy),

@@ -60,7 +60,7 @@ export type OnEncodedBlock = (offset: number, sizeWord: number, payload: Buffer,
 /** Encodes a stream of bytes as one LZ4 frame of `blockSize`-byte independent blocks. */
 export async function* encodeLz4Frame(
   source: AsyncIterable<Uint8Array>,
-  blockSize: number,
+  blockSize = DEFAULT_BLOCK_SIZE,
   onBlock: OnEncodedBlock = () => {},
 ): AsyncGenerator<Buffer, void, undefined> {
   checkBlockSize(blockSize);

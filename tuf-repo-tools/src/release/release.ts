@@ -70,35 +70,41 @@ async function currentManifest(repo: LoadedRepository | undefined): Promise<Mani
 
 const PARTS: readonly ImagePart[] = ['boot', 'root', 'hash'];
 
+/** An image input as the file to publish, with its block index when it gets one. */
+interface ImageTargetFile {
+  path: string;
+  index?: BuiltBlockIndex;
+  /** Why an LZ4 input gets no index. */
+  noIndexBecause?: string;
+}
+
+/** LZ4 inputs are published as they are and indexed if they can be; raw ones are packed to `packedPath`. */
+async function imageTargetFile(src: string, packedPath: string, withIndex: boolean, blockSize: number | undefined): Promise<ImageTargetFile> {
+  if (!(await isLz4Frame(src))) {
+    const packed = await packImage(src, packedPath, blockSize);
+    return withIndex ? { path: packed.path, index: packed.blockIndex } : { path: packed.path };
+  }
+  if (!withIndex) return { path: src };
+  try {
+    return { path: src, index: await indexLz4Image(src) };
+  } catch (err) {
+    if (!(err instanceof NotIndexableError)) throw err;
+    return { path: src, noIndexBecause: err.message };
+  }
+}
+
 export async function releaseImages(opts: ReleaseOptions): Promise<ReleaseResult> {
   const now = opts.now ?? new Date();
   const repo = (await exists(join(opts.outDir, METADATA_DIR))) ? await loadRepository(opts.outDir, { now }) : undefined;
   const scratch = await mkdtemp(join(tmpdir(), 'tuf-release-images-'));
   try {
-    const lz4 = {} as Record<ImagePart, string>;
-    const indexes: Partial<Record<ImagePart, BuiltBlockIndex>> = {};
-    const blockIndexSkipped: Partial<Record<ImagePart, string>> = {};
-    const wantIndex = opts.blockIndex ?? true;
+    const images = {} as Record<ImagePart, ImageTargetFile>;
     for (const part of PARTS) {
       const src = opts.images[part];
       if (!(await exists(src))) throw new UserError(`${part} image ${src} does not exist`);
-      if (await isLz4Frame(src)) {
-        lz4[part] = src;
-        if (wantIndex) {
-          try {
-            indexes[part] = await indexLz4Image(src);
-          } catch (err) {
-            if (!(err instanceof NotIndexableError)) throw err;
-            blockIndexSkipped[part] = err.message;
-          }
-        }
-      } else {
-        const packed = await packImage(src, join(scratch, `${part}.lz4`), opts.blockSize);
-        lz4[part] = packed.path;
-        if (wantIndex) indexes[part] = packed.blockIndex;
-      }
+      images[part] = await imageTargetFile(src, join(scratch, `${part}.lz4`), opts.blockIndex ?? true, opts.blockSize);
     }
-    const build = opts.build ?? (await digestFile(lz4.root)).sha256.slice(0, 8);
+    const build = opts.build ?? (await digestFile(images.root.path)).sha256.slice(0, 8);
     const names = {} as Record<ImagePart, string>;
     for (const part of PARTS) names[part] = imageTargetName({ variant: opts.variant, arch: opts.arch, version: opts.version, build }, part);
 
@@ -115,9 +121,11 @@ export async function releaseImages(opts: ReleaseOptions): Promise<ReleaseResult
 
     const targets: Record<string, string> = { ...opts.extraTargets };
     const blockIndexes: Partial<Record<ImagePart, string>> = {};
+    const blockIndexSkipped: Partial<Record<ImagePart, string>> = {};
     for (const part of PARTS) {
-      targets[names[part]] = lz4[part];
-      const index = indexes[part];
+      const { path, index, noIndexBecause } = images[part];
+      targets[names[part]] = path;
+      if (noIndexBecause !== undefined) blockIndexSkipped[part] = noIndexBecause;
       if (index === undefined) continue;
       blockIndexes[part] = blockIndexTargetName(names[part]);
       const indexPath = join(scratch, `${part}.blockindex`);

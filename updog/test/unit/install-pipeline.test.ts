@@ -257,7 +257,7 @@ describe.each(builds)('installImage over loopback HTTP, $build', ({ worker, load
     const input = join(dir.path, 'raw');
     fs.writeFileSync(input, image);
     execFileSync('lz4', ['-q', '-9', '-f', input, `${input}.lz4`]);
-    const packed = await collect(encodeLz4Frame(chunks(image)));
+    const packed = await collect(encodeLz4Frame(chunks(image), 4 * 1024 * 1024));
     for (const lz4 of [fs.readFileSync(`${input}.lz4`), packed]) {
       const { result, disk, progress, blocksWritten } = await install(lz4, 6 * 1024 * 1024);
       expect(result).toEqual({ downloadedBytes: lz4.length, writtenBytes: image.length });
