@@ -4,7 +4,7 @@
  * the installer, the update lock, the reboot command and the health check.
  */
 import { readFile } from 'node:fs/promises';
-import type { HostContext, HostPaths } from '../config/host-context.js';
+import { withMaxRate, type HostContext, type HostPaths } from '../config/host-context.js';
 import type { Logger } from '../common/log.js';
 import { NothingToDo } from '../common/errors.js';
 import { loadOsRelease } from '../config/os-release.js';
@@ -33,13 +33,15 @@ export interface UpdateHostOptions {
   /** The current boot's id (`bootIdFromFile` on a real host). */
   bootId: () => Promise<string>;
   logger: Logger;
+  /** `--max-rate`: the bandwidth cap over updog.toml's, in bytes per second. */
+  maxRate?: number;
 }
 
 export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
   const { paths, disk, logger } = opts;
 
   function context(): HostContext {
-    return { config: loadUpdogConfig(paths.config), os: loadOsRelease(paths.osRelease), paths, logger };
+    return { config: withMaxRate(loadUpdogConfig(paths.config), opts.maxRate), os: loadOsRelease(paths.osRelease), paths, logger };
   }
 
   const openSignpost = () => Signpost.open({ ...resolveDiskOptions(disk), logger });

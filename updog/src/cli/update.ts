@@ -13,7 +13,7 @@ import { DEFAULT_LOCK_FILE, withUpdateLock } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
 import { applyUpdate, prepareUpdate, revertUpdate, type PreparedUpdate } from '../update/update.js';
 import { loadHostContext, type HostOptions } from '../config/host-context.js';
-import { addHostOptions, addMigrationStagingOptions } from './host-options.js';
+import { addHostOptions, addMaxRateOption, addMigrationStagingOptions } from './host-options.js';
 
 interface LockOptions {
   lockFile: string;
@@ -44,7 +44,7 @@ function addRebootOptions(cmd: Command): Command {
 }
 
 function addImageOptions(cmd: Command): Command {
-  return addMigrationStagingOptions(cmd)
+  return addMaxRateOption(addMigrationStagingOptions(cmd))
     .option('--image <version>', 'install exactly this version (may be a downgrade)')
     .option('-n, --ignore-waves', 'ignore the rollout waves')
     .option('--json', 'print what was installed (images, migrations) as JSON');

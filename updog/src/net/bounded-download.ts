@@ -230,9 +230,10 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, range:
       if (bandwidth !== undefined) {
         clearTimeout(timer);
         bodyLeftMs -= performance.now() - armedAt;
+        if (bodyLeftMs <= 0) throw new RetryableFailure(`GET ${url}: ${spec.name}: ${bodyWhat} within ${bodyMs} ms`);
         await bandwidth.take(chunk.length, signal);
         armedAt = performance.now();
-        timer = deadline(bodyMs, bodyWhat, Math.max(0, bodyLeftMs));
+        timer = deadline(bodyMs, bodyWhat, bodyLeftMs);
       }
       if (skip > 0) {
         const dropped = Math.min(skip, chunk.length);
