@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { withMaxRate, type HostContext, type HostPaths } from '../config/host-context.js';
 import type { Logger } from '../common/log.js';
+import type { ProgressListener } from '../install/progress.js';
 import { NothingToDo } from '../common/errors.js';
 import { loadOsRelease } from '../config/os-release.js';
 import { loadUpdogConfig } from '../config/updog-config.js';
@@ -76,9 +77,16 @@ export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
       return { availableUpdates: offered, chosenUpdate: chosen ? image(chosen) : null };
     },
 
-    async prepare(version: string, signal?: AbortSignal): Promise<UpdateImage> {
+    async prepare(version: string, signal?: AbortSignal, onProgress?: ProgressListener): Promise<UpdateImage> {
       const ctx = context();
-      const prepared = await prepareUpdate({ ctx, disk, version, ignoreWaves: true, ...(signal === undefined ? {} : { signal }) });
+      const prepared = await prepareUpdate({
+        ctx,
+        disk,
+        version,
+        ignoreWaves: true,
+        ...(signal === undefined ? {} : { signal }),
+        ...(onProgress === undefined ? {} : { onProgress }),
+      });
       if (prepared === undefined) throw new NothingToDo(`version ${version} is not available for ${ctx.os.variantId} ${ctx.os.arch}`);
       return { variant: ctx.os.variantId, arch: ctx.os.arch, version: prepared.version };
     },

@@ -13,6 +13,7 @@ import { DEFAULT_LOCK_FILE, withUpdateLock } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
 import { applyUpdate, prepareUpdate, revertUpdate, type PreparedUpdate } from '../update/update.js';
 import { loadHostContext, type HostOptions } from '../config/host-context.js';
+import { cancelOnSignals } from './cancel-on-signal.js';
 import { addHostOptions, addMaxRateOption, addMigrationStagingOptions } from './host-options.js';
 
 interface LockOptions {
@@ -58,7 +59,11 @@ export function updateCommands(): Command[] {
       const opts = command.optsWithGlobals<ImageOptions & RebootOptions & LockOptions & HostOptions & DiskOptions>();
       const rebootCommand = opts.reboot === true ? parseRebootCommand(opts.rebootCommand) : undefined;
       await withUpdateLock(opts.lockFile, async () => {
-        const prepared = await stageUpdate(opts);
+        const prepared = await cancelOnSignals(async (signal) => {
+          const staged = await stageUpdate(opts, signal);
+          signal.throwIfAborted(); // staged meanwhile: still, apply nothing
+          return staged;
+        });
         await applyUpdate(opts, logger(opts));
         printPrepared(prepared, opts.json === true, { applied: true, rebooting: rebootCommand !== undefined });
         if (rebootCommand !== undefined) await rebootHost(rebootCommand);
@@ -69,7 +74,7 @@ export function updateCommands(): Command[] {
     .action(async (_o: unknown, command: Command) => {
       const opts = command.optsWithGlobals<ImageOptions & LockOptions & HostOptions & DiskOptions>();
       await withUpdateLock(opts.lockFile, async () => {
-        printPrepared(await stageUpdate(opts), opts.json === true, { applied: false, rebooting: false });
+        printPrepared(await cancelOnSignals((signal) => stageUpdate(opts, signal)), opts.json === true, { applied: false, rebooting: false });
       });
     });
   const updateApply = new Command('update-apply')
@@ -93,19 +98,20 @@ export function updateCommands(): Command[] {
       });
     });
   const exitCodes = '\nExit codes: 0 done, 1 failure, 2 nothing to do, 3 another updog holds the lock.';
+  const cancelled = ' 5 cancelled (SIGINT/SIGTERM: the inactive set is left unbootable).';
   return [
-    addRebootOptions(addImageOptions(addHostOptions(addDiskOptions(addLockOption(update))))),
-    addImageOptions(addHostOptions(addDiskOptions(addLockOption(updateImage)))),
-    addRebootOptions(addDiskOptions(addLockOption(updateApply))),
-    addDiskOptions(addLockOption(updateRevert)),
-  ].map((cmd) => cmd.addHelpText('after', exitCodes));
+    addRebootOptions(addImageOptions(addHostOptions(addDiskOptions(addLockOption(update))))).addHelpText('after', exitCodes + cancelled),
+    addImageOptions(addHostOptions(addDiskOptions(addLockOption(updateImage)))).addHelpText('after', exitCodes + cancelled),
+    addRebootOptions(addDiskOptions(addLockOption(updateApply))).addHelpText('after', exitCodes),
+    addDiskOptions(addLockOption(updateRevert)).addHelpText('after', exitCodes),
+  ];
 }
 
 function logger(opts: LockOptions): Logger {
   return createLogger('updog', opts.logLevel ?? 'info');
 }
 
-async function stageUpdate(opts: ImageOptions & HostOptions & DiskOptions): Promise<PreparedUpdate> {
+async function stageUpdate(opts: ImageOptions & HostOptions & DiskOptions, signal: AbortSignal): Promise<PreparedUpdate> {
   const version = opts.image?.replace(/^v/, '');
   if (version !== undefined && !isVersion(version)) throw new UserError(`--image ${opts.image}: not a version like 1.26.1`);
   const ctx = await loadHostContext(opts);
@@ -117,6 +123,7 @@ async function stageUpdate(opts: ImageOptions & HostOptions & DiskOptions): Prom
       ...(version === undefined ? {} : { version }),
       ignoreWaves: opts.ignoreWaves === true,
       onProgress: progress.listener,
+      signal,
     });
     if (prepared === undefined) throw new NothingToDo(`no update available for ${ctx.os.variantId} ${ctx.os.arch} ${ctx.os.versionId}`);
     return prepared;
