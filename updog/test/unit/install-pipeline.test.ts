@@ -260,7 +260,7 @@ describe.each(builds)('installImage over loopback HTTP, $build', ({ worker, load
     const packed = await collect(encodeLz4Frame(chunks(image)));
     for (const lz4 of [fs.readFileSync(`${input}.lz4`), packed]) {
       const { result, disk, progress, blocksWritten } = await install(lz4, 6 * 1024 * 1024);
-      expect(result).toEqual({ downloadedBytes: lz4.length, writtenBytes: image.length });
+      expect(result).toEqual({ method: 'stream', downloadedBytes: lz4.length, reusedBytes: 0, writtenBytes: image.length });
       expect(blocksWritten).toEqual([4 * 1024 * 1024, image.length]); // 4 MiB blocks
       expect(sha256(disk.subarray(1024, 1024 + image.length))).toBe(sha256(image));
       expect(disk.subarray(0, 1024).every((b) => b === 0xaa)).toBe(true);
