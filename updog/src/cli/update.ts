@@ -97,13 +97,13 @@ export function updateCommands(): Command[] {
         process.stdout.write('update reverted: the running set boots next\n');
       });
     });
-  const exitCodes = '\nExit codes: 0 done, 1 failure, 2 nothing to do, 3 another updog holds the lock.';
-  const cancelled = ' 5 cancelled (SIGINT/SIGTERM: the inactive set is left unbootable).';
+  const exitCodes = '\nExit codes: 0 done, 1 failure, 2 nothing to do, 3 another updog holds the lock';
+  const cancelled = `${exitCodes}, 5 cancelled (SIGINT/SIGTERM: nothing applied, the inactive set left unbootable).`;
   return [
-    addRebootOptions(addImageOptions(addHostOptions(addDiskOptions(addLockOption(update))))).addHelpText('after', exitCodes + cancelled),
-    addImageOptions(addHostOptions(addDiskOptions(addLockOption(updateImage)))).addHelpText('after', exitCodes + cancelled),
-    addRebootOptions(addDiskOptions(addLockOption(updateApply))).addHelpText('after', exitCodes),
-    addDiskOptions(addLockOption(updateRevert)).addHelpText('after', exitCodes),
+    addRebootOptions(addImageOptions(addHostOptions(addDiskOptions(addLockOption(update))))).addHelpText('after', cancelled),
+    addImageOptions(addHostOptions(addDiskOptions(addLockOption(updateImage)))).addHelpText('after', cancelled),
+    addRebootOptions(addDiskOptions(addLockOption(updateApply))).addHelpText('after', `${exitCodes}.`),
+    addDiskOptions(addLockOption(updateRevert)).addHelpText('after', `${exitCodes}.`),
   ];
 }
 

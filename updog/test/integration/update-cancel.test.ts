@@ -100,7 +100,13 @@ describe('updog update on SIGTERM/SIGINT', () => {
     }
 
     root.slow = false;
-    const rerun = await f.run(['update', '--log-level', 'warn']);
+    const badRate = await f.run(['update', '--max-rate', '10MB']);
+    expect(badRate).toEqual({
+      code: 64,
+      stdout: '',
+      stderr: `error: option '--max-rate <rate>' argument '10MB' is invalid. expected bytes per second, e.g. 10485760 or "10MiB" (units B, KiB, MiB, GiB)\n`,
+    });
+    const rerun = await f.run(['update', '--max-rate', '10MiB', '--log-level', 'warn']);
     expect(rerun).toEqual({ code: 0, stdout: `${VARIANT} 1.1.0 written to set B; it boots next\n`, stderr: '' });
     for (const part of PARTS) expect(f.partitionHash('B', part, IMAGE_SIZES[part])).toBe(fakeImageHash('1.1.0', part));
     expect(await setB(f)).toEqual({ flags: '2/1/0', attributes: expectedBootAttributes({ priority: 2, triesLeft: 1, successful: false }) });
