@@ -70,7 +70,8 @@ export function boundedDownload(spec: DownloadSpec, ctx: DownloadContext): Async
 /**
  * Streams bytes `start` to `endExclusive` of the file (spec.maxLength is the file's length), with
  * the deadlines and retries of boundedDownload; a retry after part of the range arrived asks for
- * the rest of it. The answer must be a 206 for exactly the range asked: a 200 is a
+ * the rest of it. The answer must be a 206 for exactly the range asked, of a file of that length
+ * (`Content-Range: bytes a-b/<spec.maxLength>`, or `/*`): a 200 is a
  * RangeNotSupportedError (the caller can stream the whole file instead), another range a
  * RangeMismatchError, a byte past the range cancels the download, and a short body is retried.
  */
@@ -190,7 +191,7 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, range:
     const contentRange = header(response, 'content-range');
     if (status >= 500) throw new RetryableFailure(`GET ${url}: HTTP ${status}`);
     if (status === 206 && asked !== undefined) {
-      if (!new RegExp(`^bytes ${start}-${end! - 1}/(\\d+|\\*)$`).test(contentRange ?? '')) {
+      if (contentRange !== `bytes ${start}-${end! - 1}/${spec.maxLength}` && contentRange !== `bytes ${start}-${end! - 1}/*`) {
         throw new RangeMismatchError(`GET ${url}: ${spec.name}: asked for ${asked}, the server answered with Content-Range ${contentRange ?? 'missing'}`);
       }
     } else if (status === 206 && start > 0) {

@@ -129,16 +129,18 @@ describe('downloadRange', () => {
     return Buffer.concat(out);
   };
 
-  it('asks for exactly the range and streams the 206 body', async () => {
+  it('asks for exactly the range and streams the 206 body, of a file of known or unknown (*) length', async () => {
     const url = await serve((req, res) => {
       const [from, to] = asked(req);
-      partial(res, from, to).end(FILE.subarray(from, to));
+      const length = req.url === '/star' ? '*' : FILE.length;
+      res.writeHead(206, { 'content-range': `bytes ${from}-${to - 1}/${length}`, 'content-length': to - from }).end(FILE.subarray(from, to));
     });
-    const got = await collect(downloadRange(spec(`${url}/f`), { dispatcher, limits: LIMITS }, 12_345, 67_890));
-    expect(got.equals(FILE.subarray(12_345, 67_890))).toBe(true);
-    const last = await collect(downloadRange(spec(`${url}/f`), { dispatcher, limits: LIMITS }, FILE.length - 1, FILE.length));
-    expect([...last]).toEqual([FILE[FILE.length - 1]]);
+    const ctx = { dispatcher, limits: LIMITS };
+    expect((await collect(downloadRange(spec(`${url}/f`), ctx, 12_345, 67_890))).equals(FILE.subarray(12_345, 67_890))).toBe(true);
+    expect((await collect(downloadRange(spec(`${url}/star`), ctx, 12_345, 67_890))).equals(FILE.subarray(12_345, 67_890))).toBe(true);
+    expect([...(await collect(downloadRange(spec(`${url}/f`), ctx, FILE.length - 1, FILE.length)))]).toEqual([FILE[FILE.length - 1]]);
     expect(seen.map((h) => [h['accept-encoding'], h.range])).toEqual([
+      ['identity', 'bytes=12345-67889'],
       ['identity', 'bytes=12345-67889'],
       ['identity', `bytes=${FILE.length - 1}-${FILE.length - 1}`],
     ]);
@@ -152,8 +154,8 @@ describe('downloadRange', () => {
     expect(seen).toHaveLength(1);
   });
 
-  it('refuses a 206 for another range (or without Content-Range), without retrying', async () => {
-    for (const contentRange of ['bytes 0-99/100000', 'bytes 100-200/100000', undefined]) {
+  it('refuses a 206 for another range, of a file of another length, or without Content-Range, without retrying', async () => {
+    for (const contentRange of ['bytes 0-99/100000', 'bytes 100-200/100000', 'bytes 100-199/99999', 'bytes 100-199', undefined]) {
       seen = [];
       const url = await serve((_req, res) => {
         res.writeHead(206, { 'content-length': 100, ...(contentRange === undefined ? {} : { 'content-range': contentRange }) }).end(FILE.subarray(100, 200));
