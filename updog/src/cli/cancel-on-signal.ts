@@ -16,7 +16,10 @@ export class CancelledError extends UserError {
   }
 }
 
-/** Runs `fn` with a signal that SIGINT/SIGTERM abort; its failure after such a signal is a CancelledError. */
+/**
+ * Runs `fn` with a signal that SIGINT/SIGTERM abort; its failure after such a signal is a
+ * CancelledError (a signal too late to stop it leaves its result as it is).
+ */
 export async function cancelOnSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const abort = new AbortController();
   let received: NodeJS.Signals | undefined;

@@ -59,11 +59,7 @@ export function updateCommands(): Command[] {
       const opts = command.optsWithGlobals<ImageOptions & RebootOptions & LockOptions & HostOptions & DiskOptions>();
       const rebootCommand = opts.reboot === true ? parseRebootCommand(opts.rebootCommand) : undefined;
       await withUpdateLock(opts.lockFile, async () => {
-        const prepared = await cancelOnSignals(async (signal) => {
-          const staged = await stageUpdate(opts, signal);
-          signal.throwIfAborted(); // staged meanwhile: still, apply nothing
-          return staged;
-        });
+        const prepared = await cancelOnSignals((signal) => stageUpdate(opts, signal));
         await applyUpdate(opts, logger(opts));
         printPrepared(prepared, opts.json === true, { applied: true, rebooting: rebootCommand !== undefined });
         if (rebootCommand !== undefined) await rebootHost(rebootCommand);
