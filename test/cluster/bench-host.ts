@@ -53,6 +53,7 @@ export class BenchHost implements HostUpdateApi {
       rebootPending: this.rebootRequestedInBoot === this.bootId,
       activeBootSuccessful: this.successful,
       commandInProgress: null,
+      prepareProgress: null,
     };
   }
 

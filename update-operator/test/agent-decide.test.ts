@@ -21,6 +21,7 @@ function host(over: HostOverrides = {}): StatusResponse {
     rebootPending: false,
     activeBootSuccessful: true,
     commandInProgress: null,
+    prepareProgress: null,
     ...rest,
   };
 }

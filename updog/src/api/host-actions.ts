@@ -4,8 +4,9 @@
  * the installer, the update lock, the reboot command and the health check.
  */
 import { readFile } from 'node:fs/promises';
-import type { HostContext, HostPaths } from '../config/host-context.js';
+import { withMaxRate, type HostContext, type HostPaths } from '../config/host-context.js';
 import type { Logger } from '../common/log.js';
+import type { ProgressListener } from '../install/progress.js';
 import { NothingToDo } from '../common/errors.js';
 import { loadOsRelease } from '../config/os-release.js';
 import { loadUpdogConfig } from '../config/updog-config.js';
@@ -33,13 +34,15 @@ export interface UpdateHostOptions {
   /** The current boot's id (`bootIdFromFile` on a real host). */
   bootId: () => Promise<string>;
   logger: Logger;
+  /** `--max-rate`: the bandwidth cap over updog.toml's, in bytes per second. */
+  maxRate?: number;
 }
 
 export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
   const { paths, disk, logger } = opts;
 
   function context(): HostContext {
-    return { config: loadUpdogConfig(paths.config), os: loadOsRelease(paths.osRelease), paths, logger };
+    return { config: withMaxRate(loadUpdogConfig(paths.config), opts.maxRate), os: loadOsRelease(paths.osRelease), paths, logger };
   }
 
   const openSignpost = () => Signpost.open({ ...resolveDiskOptions(disk), logger });
@@ -74,9 +77,16 @@ export function createUpdateHost(opts: UpdateHostOptions): UpdateHost {
       return { availableUpdates: offered, chosenUpdate: chosen ? image(chosen) : null };
     },
 
-    async prepare(version: string, signal?: AbortSignal): Promise<UpdateImage> {
+    async prepare(version: string, signal?: AbortSignal, onProgress?: ProgressListener): Promise<UpdateImage> {
       const ctx = context();
-      const prepared = await prepareUpdate({ ctx, disk, version, ignoreWaves: true, ...(signal === undefined ? {} : { signal }) });
+      const prepared = await prepareUpdate({
+        ctx,
+        disk,
+        version,
+        ignoreWaves: true,
+        ...(signal === undefined ? {} : { signal }),
+        ...(onProgress === undefined ? {} : { onProgress }),
+      });
       if (prepared === undefined) throw new NothingToDo(`version ${version} is not available for ${ctx.os.variantId} ${ctx.os.arch}`);
       return { variant: ctx.os.variantId, arch: ctx.os.arch, version: prepared.version };
     },

@@ -72,6 +72,29 @@ export interface StatusResponse extends UpdateStatus {
   activeBootSuccessful: boolean;
   /** The command holding the lock right now, if any; status fields then predate it. */
   commandInProgress: UpdateCommand | null;
+  /** The bytes of the last prepare this server ran, live while it runs; null before the first (not persisted). */
+  prepareProgress: PrepareProgress | null;
+}
+
+/** One image of a prepare, from the installer's progress (README "Progress and cancel"). */
+export interface ImageProgress {
+  image: string;
+  /** Compressed bytes downloaded. */
+  fetched: number;
+  /** Decoded bytes taken from the host (a resumed or locally copied block) instead of downloaded; 0 for a stream install. */
+  reused: number;
+  /** The compressed image's length (its signed length). */
+  total: number;
+}
+
+export interface PrepareProgress {
+  version: string;
+  state: 'running' | 'done' | 'failed' | 'cancelled';
+  /** Sums over `images`, the images started so far (in install order). */
+  fetched: number;
+  reused: number;
+  total: number;
+  images: ImageProgress[];
 }
 
 export interface PrepareRequest {

@@ -20,8 +20,10 @@ import {
   type ApiErrorBody,
   type ApiErrorKind,
   type CommandResult,
+  type PrepareProgress,
   type StatusResponse,
   type UpdateCommand,
+  type UpdateImage,
   type UpdateStatus,
 } from './protocol.js';
 import {
@@ -34,6 +36,7 @@ import {
   reconcileStatus,
   recordRebootRequest,
 } from './state-rules.js';
+import { finishedPrepareProgress, startPrepareProgress, withSnapshot } from './prepare-progress.js';
 import { loadStatus, saveStatus } from './status-store.js';
 import type { HostFacts, UpdateHost } from './update-host.js';
 import { isVersion } from '../manifest/semver.js';
@@ -70,6 +73,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let inFlight: { abort: AbortController; settled: Promise<unknown> } | undefined;
   /** The disk facts last read: what a status during a command reports (the disk is being written). */
   let lastFacts: HostFacts | undefined;
+  /** The bytes of the running or last prepare. */
+  let prepareProgress: PrepareProgress | null = null;
 
   async function readFacts(): Promise<HostFacts> {
     lastFacts = await host.facts();
@@ -87,6 +92,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       rebootPending: running === 'reboot' || rebootRequestedThisBoot(status, facts.bootId),
       activeBootSuccessful: facts.activeBootSuccessful,
       commandInProgress: running,
+      prepareProgress,
     };
   }
 
@@ -106,7 +112,18 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         assertVersionAvailable(status, version);
         // Forget the old staged image first: if this write is interrupted, nothing claims to be staged.
         await saveStatus(statusFile, { ...status, stagingPartition: null });
-        return applyPrepared(status, await host.prepare(version, signal), otherSet(facts.activeSet));
+        prepareProgress = startPrepareProgress(version);
+        let prepared: UpdateImage;
+        try {
+          prepared = await host.prepare(version, signal, (snapshot) => {
+            if (prepareProgress !== null) prepareProgress = withSnapshot(prepareProgress, snapshot);
+          });
+        } catch (err) {
+          prepareProgress = finishedPrepareProgress(prepareProgress, signal.aborted ? 'cancelled' : 'failed');
+          throw err;
+        }
+        prepareProgress = finishedPrepareProgress(prepareProgress, 'done');
+        return applyPrepared(status, prepared, otherSet(facts.activeSet));
       }
       case 'activate':
         await host.activate();

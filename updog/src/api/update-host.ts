@@ -4,6 +4,7 @@
  * `createUpdateHost` in host-actions.ts implements it with the real updog libraries.
  */
 import type { DiskFacts, RefreshResult } from './state-rules.js';
+import type { ProgressListener } from '../install/progress.js';
 import type { UpdateImage } from './protocol.js';
 
 export interface HostFacts extends DiskFacts {
@@ -18,8 +19,11 @@ export interface UpdateHost {
   facts(): Promise<HostFacts>;
   /** Re-reads the repository: the versions it offers this host and the one this host would pick. `signal` cancels its downloads. */
   refresh(signal?: AbortSignal): Promise<RefreshResult>;
-  /** Downloads and writes `version` to the inactive set and marks it valid; returns what it wrote. `signal` cancels its downloads. */
-  prepare(version: string, signal?: AbortSignal): Promise<UpdateImage>;
+  /**
+   * Downloads and writes `version` to the inactive set and marks it valid; returns what it wrote.
+   * `signal` cancels its downloads; `onProgress` hears the installer's progress.
+   */
+  prepare(version: string, signal?: AbortSignal, onProgress?: ProgressListener): Promise<UpdateImage>;
   /** Makes the staged set next to boot (signpost upgrade-to-inactive). */
   activate(): Promise<void>;
   /** Undoes activate (signpost cancel-upgrade). */

@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BYTE_RATE_FORM, parseByteRate } from '../net/byte-rate.js';
 import { DEFAULT_MIGRATIONS_DIR, DEFAULT_MIGRATOR_METADATA_DIR } from '../config/host-context.js';
 
 /** Adds the host path options every updog command shares. */
@@ -27,4 +28,17 @@ export function addMigrationStagingOptions(cmd: Command): Command {
         .env('UPDOG_MIGRATOR_METADATA_DIR')
         .default(DEFAULT_MIGRATOR_METADATA_DIR),
     );
+}
+
+/** Adds `--max-rate`, the bandwidth cap over updog.toml's `[download] max_download_rate`. */
+export function addMaxRateOption(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--max-rate <rate>', 'cap on the download rate of all downloads together, e.g. 10MiB (over updog.toml max_download_rate)')
+      .env('UPDOG_MAX_RATE')
+      .argParser((text) => parseByteRate(text) ?? invalidRate()),
+  );
+}
+
+function invalidRate(): never {
+  throw new InvalidArgumentError(`expected ${BYTE_RATE_FORM}`);
 }

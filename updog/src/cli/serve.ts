@@ -13,7 +13,7 @@ import { addDiskOptions, type DiskOptions } from '../signpost/disk-options.js';
 import { DEFAULT_LOCK_FILE } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
 import type { HostOptions } from '../config/host-context.js';
-import { addHostOptions, addMigrationStagingOptions } from './host-options.js';
+import { addHostOptions, addMaxRateOption, addMigrationStagingOptions } from './host-options.js';
 
 export const DEFAULT_STATUS_FILE = '/var/lib/updog/api-status.json';
 
@@ -65,6 +65,7 @@ export function serveCommand(): Command {
         ...(healthCheck === undefined ? {} : { healthCheck }),
         bootId: () => bootIdFromFile(opts.bootIdFile),
         logger,
+        ...(opts.maxRate === undefined ? {} : { maxRate: opts.maxRate }),
       });
       const server = await startApiServer({ socketPath: opts.socket, statusFile: opts.statusFile, host, logger });
       await new Promise<void>((resolve) => {
@@ -73,7 +74,7 @@ export function serveCommand(): Command {
       logger.info('stopping the update API');
       await server.close();
     });
-  return addMigrationStagingOptions(addDiskOptions(addHostOptions(cmd)));
+  return addMaxRateOption(addMigrationStagingOptions(addDiskOptions(addHostOptions(cmd))));
 }
 
 export function apiCommand(): Command {

@@ -13,7 +13,8 @@ import { DEFAULT_LOCK_FILE, withUpdateLock } from '../update/lock.js';
 import { DEFAULT_REBOOT_COMMAND, parseRebootCommand, rebootHost } from '../update/reboot.js';
 import { applyUpdate, prepareUpdate, revertUpdate, type PreparedUpdate } from '../update/update.js';
 import { loadHostContext, type HostOptions } from '../config/host-context.js';
-import { addHostOptions, addMigrationStagingOptions } from './host-options.js';
+import { cancelOnSignals } from './cancel-on-signal.js';
+import { addHostOptions, addMaxRateOption, addMigrationStagingOptions } from './host-options.js';
 
 interface LockOptions {
   lockFile: string;
@@ -44,7 +45,7 @@ function addRebootOptions(cmd: Command): Command {
 }
 
 function addImageOptions(cmd: Command): Command {
-  return addMigrationStagingOptions(cmd)
+  return addMaxRateOption(addMigrationStagingOptions(cmd))
     .option('--image <version>', 'install exactly this version (may be a downgrade)')
     .option('-n, --ignore-waves', 'ignore the rollout waves')
     .option('--json', 'print what was installed (images, migrations) as JSON');
@@ -58,7 +59,7 @@ export function updateCommands(): Command[] {
       const opts = command.optsWithGlobals<ImageOptions & RebootOptions & LockOptions & HostOptions & DiskOptions>();
       const rebootCommand = opts.reboot === true ? parseRebootCommand(opts.rebootCommand) : undefined;
       await withUpdateLock(opts.lockFile, async () => {
-        const prepared = await stageUpdate(opts);
+        const prepared = await cancelOnSignals((signal) => stageUpdate(opts, signal));
         await applyUpdate(opts, logger(opts));
         printPrepared(prepared, opts.json === true, { applied: true, rebooting: rebootCommand !== undefined });
         if (rebootCommand !== undefined) await rebootHost(rebootCommand);
@@ -69,7 +70,7 @@ export function updateCommands(): Command[] {
     .action(async (_o: unknown, command: Command) => {
       const opts = command.optsWithGlobals<ImageOptions & LockOptions & HostOptions & DiskOptions>();
       await withUpdateLock(opts.lockFile, async () => {
-        printPrepared(await stageUpdate(opts), opts.json === true, { applied: false, rebooting: false });
+        printPrepared(await cancelOnSignals((signal) => stageUpdate(opts, signal)), opts.json === true, { applied: false, rebooting: false });
       });
     });
   const updateApply = new Command('update-apply')
@@ -92,20 +93,21 @@ export function updateCommands(): Command[] {
         process.stdout.write('update reverted: the running set boots next\n');
       });
     });
-  const exitCodes = '\nExit codes: 0 done, 1 failure, 2 nothing to do, 3 another updog holds the lock.';
+  const exitCodes = '\nExit codes: 0 done, 1 failure, 2 nothing to do, 3 another updog holds the lock';
+  const cancelled = `${exitCodes}, 5 cancelled (SIGINT/SIGTERM: nothing applied, the inactive set left unbootable).`;
   return [
-    addRebootOptions(addImageOptions(addHostOptions(addDiskOptions(addLockOption(update))))),
-    addImageOptions(addHostOptions(addDiskOptions(addLockOption(updateImage)))),
-    addRebootOptions(addDiskOptions(addLockOption(updateApply))),
-    addDiskOptions(addLockOption(updateRevert)),
-  ].map((cmd) => cmd.addHelpText('after', exitCodes));
+    addRebootOptions(addImageOptions(addHostOptions(addDiskOptions(addLockOption(update))))).addHelpText('after', cancelled),
+    addImageOptions(addHostOptions(addDiskOptions(addLockOption(updateImage)))).addHelpText('after', cancelled),
+    addRebootOptions(addDiskOptions(addLockOption(updateApply))).addHelpText('after', `${exitCodes}.`),
+    addDiskOptions(addLockOption(updateRevert)).addHelpText('after', `${exitCodes}.`),
+  ];
 }
 
 function logger(opts: LockOptions): Logger {
   return createLogger('updog', opts.logLevel ?? 'info');
 }
 
-async function stageUpdate(opts: ImageOptions & HostOptions & DiskOptions): Promise<PreparedUpdate> {
+async function stageUpdate(opts: ImageOptions & HostOptions & DiskOptions, signal: AbortSignal): Promise<PreparedUpdate> {
   const version = opts.image?.replace(/^v/, '');
   if (version !== undefined && !isVersion(version)) throw new UserError(`--image ${opts.image}: not a version like 1.26.1`);
   const ctx = await loadHostContext(opts);
@@ -117,6 +119,7 @@ async function stageUpdate(opts: ImageOptions & HostOptions & DiskOptions): Prom
       ...(version === undefined ? {} : { version }),
       ignoreWaves: opts.ignoreWaves === true,
       onProgress: progress.listener,
+      signal,
     });
     if (prepared === undefined) throw new NothingToDo(`no update available for ${ctx.os.variantId} ${ctx.os.arch} ${ctx.os.versionId}`);
     return prepared;

@@ -71,7 +71,9 @@ function throwInsteadOfExit(cmd: Command, usageExitCode: ExitCode = ExitCode.Usa
 function exitCodeFor(bin: string, err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode;
   if (err instanceof UserError) {
-    process.stderr.write(`${bin}: ${err.exitCode === ExitCode.NothingToDo ? '' : 'error: '}${err.message}\n`);
+    // "nothing to do" and "cancelled" are outcomes the operator asked for or expects, not errors
+    const outcome = err.exitCode === ExitCode.NothingToDo || err.exitCode === ExitCode.Cancelled;
+    process.stderr.write(`${bin}: ${outcome ? '' : 'error: '}${err.message}\n`);
     return err.exitCode;
   }
   process.stderr.write(`${bin}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

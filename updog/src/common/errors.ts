@@ -10,6 +10,8 @@ export const ExitCode = {
   NothingToDo: 2,
   /** Another updog process holds the lock. */
   Busy: 3,
+  /** Stopped on request (SIGINT/SIGTERM) before it finished; nothing was left half-valid. */
+  Cancelled: 5,
   /** Command-line usage error (unknown option, missing argument). */
   Usage: 64,
 } as const;

@@ -26,8 +26,8 @@ export interface HostContext {
   logger: Logger;
 }
 
-/** The host paths plus the log level, as the commands hand them over. */
-export type HostOptions = HostPaths & { logLevel?: LogLevel };
+/** The host paths plus the log level and `--max-rate` (bytes per second), as the commands hand them over. */
+export type HostOptions = HostPaths & { logLevel?: LogLevel; maxRate?: number };
 
 export async function loadHostContext(opts: HostOptions): Promise<HostContext> {
   const paths: HostPaths = {
@@ -39,8 +39,13 @@ export async function loadHostContext(opts: HostOptions): Promise<HostContext> {
     ...(opts.migratorMetadataDir === undefined ? {} : { migratorMetadataDir: opts.migratorMetadataDir }),
   };
   const logger = createLogger('updog', opts.logLevel ?? 'info');
-  const config = loadUpdogConfig(paths.config);
+  const config = withMaxRate(loadUpdogConfig(paths.config), opts.maxRate);
   const os = loadOsRelease(paths.osRelease);
   logger.debug({ paths, variant: os.variantId, version: os.versionId, arch: os.arch, seed: config.seed }, 'host context loaded');
   return { config, os, paths, logger };
+}
+
+/** The config with `--max-rate` (when given) over its `[download] max_download_rate`. */
+export function withMaxRate(config: UpdogConfig, maxRate: number | undefined): UpdogConfig {
+  return maxRate === undefined ? config : { ...config, download: { ...config.download, maxBytesPerSecond: maxRate } };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { isVersion } from '../manifest/semver.js';
+import { BYTE_RATE_FORM, parseByteRate } from '../net/byte-rate.js';
 import { DEFAULT_DOWNLOAD_LIMITS, type DownloadLimits } from '../net/download-limits.js';
 import { MAX_SEED } from '../waves/waves.js';
 import { ConfigError } from './config-error.js';
@@ -19,7 +20,10 @@ export interface UpdogConfig {
   download: DownloadLimits;
 }
 
-/** `[download]` keys and the limit each sets, with the smallest value that makes sense. */
+/** The `[download]` key of the bandwidth cap (a byte rate, not a plain integer). */
+const MAX_RATE_KEY = 'max_download_rate';
+
+/** `[download]` integer keys and the limit each sets, with the smallest value that makes sense. */
 const DOWNLOAD_KEYS: Record<string, { field: keyof DownloadLimits; min: number }> = {
   request_timeout_ms: { field: 'requestTimeoutMs', min: 1 },
   min_bytes_per_second: { field: 'minBytesPerSecond', min: 1 },
@@ -92,8 +96,12 @@ function parseDownloadLimits(table: unknown, bad: (key: string, problem: string)
   if (table === undefined) return limits;
   if (typeof table !== 'object' || table === null || Array.isArray(table)) return bad('download', 'must be a table ([download])');
   for (const [key, value] of Object.entries(table)) {
+    if (key === MAX_RATE_KEY) {
+      limits.maxBytesPerSecond = parseByteRate(value) ?? bad(`download.${key}`, `must be ${BYTE_RATE_FORM}`);
+      continue;
+    }
     const known = DOWNLOAD_KEYS[key];
-    if (known === undefined) bad(`download.${key}`, `is not a download setting; known: ${Object.keys(DOWNLOAD_KEYS).join(', ')}`);
+    if (known === undefined) bad(`download.${key}`, `is not a download setting; known: ${[...Object.keys(DOWNLOAD_KEYS), MAX_RATE_KEY].join(', ')}`);
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < known!.min) {
       bad(`download.${key}`, `must be an integer of at least ${known!.min}`);
     }

@@ -29,12 +29,19 @@ export interface ProgressFigures {
   etaSeconds: number | undefined;
 }
 
+/** What is done of what: decoded bytes in place for a block install, else compressed bytes downloaded. */
+function doneOfWhole(s: ProgressSnapshot): [done: number, whole: number] {
+  return s.written !== undefined && s.decodedTotal !== undefined ? [s.written, s.decodedTotal] : [s.downloaded, s.total];
+}
+
 export function progressFigures(s: ProgressSnapshot): ProgressFigures {
-  const rate = s.elapsedMs > 0 ? (s.downloaded * 1000) / s.elapsedMs : 0;
+  const [done, whole] = doneOfWhole(s);
+  const fraction = whole > 0 ? Math.min(1, done / whole) : 1;
   return {
-    percent: s.total > 0 ? Math.min(100, (100 * s.downloaded) / s.total) : 100,
-    rate,
-    etaSeconds: rate > 0 ? Math.max(0, s.total - s.downloaded) / rate : undefined,
+    percent: 100 * fraction,
+    rate: s.elapsedMs > 0 ? (s.downloaded * 1000) / s.elapsedMs : 0,
+    // the time so far scaled to what is left (for a stream install: the bytes left at the current rate)
+    etaSeconds: fraction > 0 && s.elapsedMs > 0 ? ((s.elapsedMs / 1000) * (1 - fraction)) / fraction : undefined,
   };
 }
 
@@ -49,11 +56,17 @@ export function formatBytes(n: number): string {
   return `${unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** `root  45.0% 450.0 MiB/1000.0 MiB  120.3 MiB/s  ETA 5s` */
+/**
+ * `root  45.0% 450.0 MiB/1000.0 MiB  120.3 MiB/s  ETA 5s`; a block install shows decoded bytes in
+ * place and where they came from: `root  45.0% 450.0 MiB/1000.0 MiB (fetched 12.0 MiB, reused 430.0 MiB)  1.2 MiB/s  ETA 5s`
+ * (the rate is always the download's).
+ */
 export function formatProgressLine(s: ProgressSnapshot): string {
   const f = progressFigures(s);
+  const [done, whole] = doneOfWhole(s);
   const eta = f.etaSeconds === undefined ? '--' : `${Math.ceil(f.etaSeconds)}s`;
-  return `${s.image.padEnd(4)} ${f.percent.toFixed(1).padStart(5)}% ${formatBytes(s.downloaded)}/${formatBytes(s.total)}  ${formatBytes(f.rate)}/s  ETA ${eta}`;
+  const sources = s.reused === undefined ? '' : ` (fetched ${formatBytes(s.downloaded)}, reused ${formatBytes(s.reused)})`;
+  return `${s.image.padEnd(4)} ${f.percent.toFixed(1).padStart(5)}% ${formatBytes(done)}/${formatBytes(whole)}${sources}  ${formatBytes(f.rate)}/s  ETA ${eta}`;
 }
 
 export interface ProgressReporterOptions {
@@ -73,7 +86,7 @@ export function progressReporter(options: ProgressReporterOptions): { listener: 
   let lineOpen = false;
   const listener: ProgressListener = (s) => {
     const imageChanged = s.image !== lastImage;
-    const finished = s.downloaded >= s.total;
+    const finished = progressFigures(s).percent >= 100;
     if (tty) {
       if (imageChanged && lineOpen) options.stream.write('\n');
       options.stream.write(`\r${formatProgressLine(s)}\x1b[K`);
@@ -81,7 +94,16 @@ export function progressReporter(options: ProgressReporterOptions): { listener: 
     } else if (imageChanged || finished || s.elapsedMs - lastLogAt >= interval) {
       const f = progressFigures(s);
       options.logger.info(
-        { image: s.image, downloaded: s.downloaded, total: s.total, bytesPerSecond: Math.round(f.rate), etaSeconds: f.etaSeconds === undefined ? null : Math.ceil(f.etaSeconds) },
+        {
+          image: s.image,
+          downloaded: s.downloaded,
+          total: s.total,
+          ...(s.reused === undefined ? {} : { reused: s.reused }),
+          ...(s.written === undefined ? {} : { written: s.written }),
+          ...(s.decodedTotal === undefined ? {} : { decodedTotal: s.decodedTotal }),
+          bytesPerSecond: Math.round(f.rate),
+          etaSeconds: f.etaSeconds === undefined ? null : Math.ceil(f.etaSeconds),
+        },
         'install progress',
       );
       lastLogAt = s.elapsedMs;

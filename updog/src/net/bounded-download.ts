@@ -4,11 +4,14 @@
  * bytes the file may have (download-limits.ts); a body longer than that is cancelled at its first
  * extra byte, and the connection is destroyed, never drained, so nothing waits on it afterwards.
  * A retry after bytes were delivered asks for the rest only (Range), or skips what it already has.
+ * `downloadRange` fetches one byte range of a file the same way, and insists on exactly that range.
+ * With a bandwidth cap set, every body byte passes the process's token bucket (bandwidth.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { processBandwidth } from './bandwidth.js';
 import { attemptDeadlineMs, backoffMs, type DownloadLimits } from './download-limits.js';
 
 export interface DownloadSpec {
@@ -48,28 +51,58 @@ export class DownloadRefusedError extends DownloadFailedError {}
 /** The download was cancelled on request. */
 export class DownloadCancelledError extends DownloadFailedError {}
 
+/** The server answered a range request with the whole file (200): it does not do ranges; fetch the file whole instead. */
+export class RangeNotSupportedError extends DownloadRefusedError {}
+
+/** The server answered a range request with another range than the one asked for. */
+export class RangeMismatchError extends DownloadRefusedError {}
+
 /** A failure worth another attempt (5xx, connection failure or reset, timeout). */
 class RetryableFailure extends Error {}
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /** Streams the file's bytes (never more than spec.maxLength); throws a DownloadFailedError. */
-export async function* boundedDownload(spec: DownloadSpec, ctx: DownloadContext): AsyncGenerator<Buffer, void, undefined> {
+export function boundedDownload(spec: DownloadSpec, ctx: DownloadContext): AsyncGenerator<Buffer, void, undefined> {
+  return withRetries(spec, ctx, (delivered) => downloadAttempt(spec, ctx, { start: delivered }));
+}
+
+/**
+ * Streams bytes `start` to `endExclusive` of the file (spec.maxLength is the file's length), with
+ * the deadlines and retries of boundedDownload; a retry after part of the range arrived asks for
+ * the rest of it. The answer must be a 206 for exactly the range asked, of a file of that length
+ * (`Content-Range: bytes a-b/<spec.maxLength>`, or `/*`): a 200 is a
+ * RangeNotSupportedError (the caller can stream the whole file instead), another range a
+ * RangeMismatchError, a byte past the range cancels the download, and a short body is retried.
+ */
+export function downloadRange(spec: DownloadSpec, ctx: DownloadContext, start: number, endExclusive: number): AsyncGenerator<Buffer, void, undefined> {
+  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(endExclusive) && start >= 0 && start < endExclusive && endExclusive <= spec.maxLength)) {
+    throw new RangeError(`${spec.name}: range ${start}..${endExclusive} is not inside its ${spec.maxLength} bytes`);
+  }
+  return withRetries(spec, ctx, (delivered) => downloadAttempt(spec, ctx, { start: start + delivered, end: endExclusive }));
+}
+
+/** Runs attempts until one ends normally; `attempt(delivered)` continues after the bytes already yielded. */
+async function* withRetries(
+  spec: DownloadSpec,
+  ctx: DownloadContext,
+  attempt: (delivered: number) => AsyncGenerator<Buffer, void, undefined>,
+): AsyncGenerator<Buffer, void, undefined> {
   let delivered = 0;
-  for (let attempt = 0; ; attempt++) {
+  for (let retry = 0; ; retry++) {
     try {
-      for await (const chunk of downloadAttempt(spec, ctx, delivered)) {
+      for await (const chunk of attempt(delivered)) {
         delivered += chunk.length;
         yield chunk;
       }
       return;
     } catch (err) {
       if (!(err instanceof RetryableFailure)) throw err;
-      if (attempt >= ctx.limits.retries) {
-        throw new DownloadFailedError(`${err.message} (${attempt + 1} attempt${attempt === 0 ? '' : 's'})`, { cause: err });
+      if (retry >= ctx.limits.retries) {
+        throw new DownloadFailedError(`${err.message} (${retry + 1} attempt${retry === 0 ? '' : 's'})`, { cause: err });
       }
-      const delayMs = backoffMs(ctx.limits, attempt);
-      ctx.logger?.warn({ url: spec.url, attempt: attempt + 1, delayMs, err: err.message }, 'download failed, retrying');
+      const delayMs = backoffMs(ctx.limits, retry);
+      ctx.logger?.warn({ url: spec.url, attempt: retry + 1, delayMs, err: err.message }, 'download failed, retrying');
       await sleep(delayMs, undefined, ctx.signal ? { signal: ctx.signal } : {}).catch(() => {
         throw cancelled(spec);
       });
@@ -88,17 +121,27 @@ function cancelled(spec: DownloadSpec): DownloadCancelledError {
   return new DownloadCancelledError(`GET ${spec.url}: download of ${spec.name} cancelled`);
 }
 
-/** One attempt, resuming after `offset` bytes already delivered. */
-async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset: number): AsyncGenerator<Buffer, void, undefined> {
+/**
+ * What one attempt asks for: the file from `start` on (a server may answer with the whole file,
+ * of which the first `start` bytes are skipped), or exactly bytes `start` to `end` (exclusive).
+ */
+interface AttemptRange {
+  start: number;
+  end?: number;
+}
+
+/** One attempt. */
+async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, range: AttemptRange): AsyncGenerator<Buffer, void, undefined> {
   const { limits } = ctx;
+  const { start, end } = range;
   const abort = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([abort.signal, ctx.signal]) : abort.signal;
   let timedOut: string | undefined;
-  const deadline = (ms: number, what: string): NodeJS.Timeout =>
+  const deadline = (ms: number, what: string, firesInMs = ms): NodeJS.Timeout =>
     setTimeout(() => {
       timedOut = `${what} within ${ms} ms`;
       abort.abort();
-    }, ms);
+    }, firesInMs);
   /** Any error inside the attempt, as what the caller should do about it. */
   const classify = (err: unknown, url: string): Error => {
     if (err instanceof DownloadFailedError || err instanceof RetryableFailure) return err;
@@ -110,7 +153,9 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset
     return new RetryableFailure(`GET ${url}: ${spec.name}: ${reason(err)}`);
   };
 
-  const remaining = spec.maxLength - offset;
+  const asked = end === undefined ? undefined : `bytes=${start}-${end - 1}`;
+  const rangeHeader = asked ?? (start > 0 ? `bytes=${start}-` : undefined);
+  const remaining = (end ?? spec.maxLength) - start;
   let url = spec.url;
   let timer = deadline(limits.requestTimeoutMs, 'no complete response headers');
   let response: Dispatcher.ResponseData;
@@ -120,7 +165,7 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset
         dispatcher: ctx.dispatcher,
         method: 'GET',
         signal,
-        headers: { 'accept-encoding': 'identity', ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) },
+        headers: { 'accept-encoding': 'identity', ...(rangeHeader === undefined ? {} : { range: rangeHeader }) },
       });
       if (!REDIRECTS.has(response.statusCode)) break;
       destroy(response.body);
@@ -143,13 +188,20 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset
   let skip = 0;
   try {
     const status = response.statusCode;
+    const contentRange = header(response, 'content-range');
     if (status >= 500) throw new RetryableFailure(`GET ${url}: HTTP ${status}`);
-    if (status === 206 && offset > 0) {
-      if (!new RegExp(`^bytes ${offset}-`).test(header(response, 'content-range') ?? '')) {
-        throw new RetryableFailure(`GET ${url}: ${spec.name}: the server resumed at the wrong place (Content-Range ${header(response, 'content-range') ?? 'missing'})`);
+    if (status === 206 && asked !== undefined) {
+      if (contentRange !== `bytes ${start}-${end! - 1}/${spec.maxLength}` && contentRange !== `bytes ${start}-${end! - 1}/*`) {
+        throw new RangeMismatchError(`GET ${url}: ${spec.name}: asked for ${asked}, the server answered with Content-Range ${contentRange ?? 'missing'}`);
       }
+    } else if (status === 206 && start > 0) {
+      if (!new RegExp(`^bytes ${start}-`).test(contentRange ?? '')) {
+        throw new RetryableFailure(`GET ${url}: ${spec.name}: the server resumed at the wrong place (Content-Range ${contentRange ?? 'missing'})`);
+      }
+    } else if (status === 200 && asked !== undefined) {
+      throw new RangeNotSupportedError(`GET ${url}: ${spec.name}: asked for ${asked}, the server sent the whole file (HTTP 200): it does not serve byte ranges`);
     } else if (status === 200) {
-      skip = offset; // the server ignored the Range: drop what was delivered already
+      skip = start; // the server ignored the Range: drop what was delivered already
     } else {
       throw new HttpStatusError(`GET ${url}: HTTP ${status}`, status);
     }
@@ -158,14 +210,32 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset
       throw new DownloadRefusedError(`GET ${url}: ${spec.name}: the server sent it with Content-Encoding "${encoding}", which updog did not ask for`);
     }
     const overLong = (): DownloadRefusedError =>
-      new DownloadRefusedError(`GET ${url}: ${spec.name}: the server sent more than the ${spec.maxLength} bytes ${spec.allowedBy}; download cancelled`);
+      new DownloadRefusedError(
+        asked === undefined
+          ? `GET ${url}: ${spec.name}: the server sent more than the ${spec.maxLength} bytes ${spec.allowedBy}; download cancelled`
+          : `GET ${url}: ${spec.name}: the server sent more than the ${remaining} bytes of ${asked}; download cancelled`,
+      );
     const announced = Number(header(response, 'content-length') ?? Number.NaN);
     if (announced - skip > remaining) throw overLong();
 
-    timer = deadline(attemptDeadlineMs(limits, remaining), `${spec.name} (${remaining} bytes at most) not received`);
+    // The body deadline stops while the bandwidth cap holds the body back: that time is updog's, not the server's.
+    const bodyMs = attemptDeadlineMs(limits, remaining);
+    const bodyWhat = `${spec.name} (${remaining} bytes at most) not received`;
+    let bodyLeftMs = bodyMs;
+    let armedAt = performance.now();
+    timer = deadline(bodyMs, bodyWhat);
+    const bandwidth = limits.maxBytesPerSecond === undefined ? undefined : processBandwidth(limits.maxBytesPerSecond);
     let received = 0;
     for await (const data of body) {
       let chunk = data as Buffer;
+      if (bandwidth !== undefined) {
+        clearTimeout(timer);
+        bodyLeftMs -= performance.now() - armedAt;
+        if (bodyLeftMs <= 0) throw new RetryableFailure(`GET ${url}: ${spec.name}: ${bodyWhat} within ${bodyMs} ms`);
+        await bandwidth.take(chunk.length, signal);
+        armedAt = performance.now();
+        timer = deadline(bodyMs, bodyWhat, bodyLeftMs);
+      }
       if (skip > 0) {
         const dropped = Math.min(skip, chunk.length);
         skip -= dropped;
@@ -176,6 +246,9 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset
       if (received > remaining) throw overLong();
       yield chunk;
     }
+    if (asked !== undefined && received < remaining) {
+      throw new RetryableFailure(`GET ${url}: ${spec.name}: the answer to ${asked} ended after ${received} of its ${remaining} bytes`);
+    }
   } catch (err) {
     throw classify(err, url);
   } finally {
@@ -183,7 +256,6 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, offset
     destroy(body);
   }
 }
-
 /** Drops the connection unless the body was read to its end (then it can be reused). */
 function destroy(body: Dispatcher.ResponseData['body']): void {
   if (!body.destroyed) body.destroy();

@@ -15,6 +15,11 @@ export interface DownloadLimits {
   retryBackoffMs: number;
   /** Redirects followed for one request. */
   maxRedirects: number;
+  /**
+   * The bandwidth cap: body bytes per second over all downloads of the process (bandwidth.ts);
+   * none when undefined. Time spent held back by it does not count against the deadlines above.
+   */
+  maxBytesPerSecond?: number;
 }
 
 export const DEFAULT_DOWNLOAD_LIMITS: Readonly<DownloadLimits> = Object.freeze({

@@ -100,6 +100,7 @@ export async function prepareUpdate(opts: PrepareOptions): Promise<PreparedUpdat
     crashPoint('after-clear-inactive');
     const images = await writeImages(repo, targets, { inactive: signpost.inactive, active: signpost.active }, resolved.disk, opts, ctx.logger);
     crashPoint('before-mark-valid');
+    opts.signal?.throwIfAborted(); // cancelled after the last download: the set must not become bootable
     await signpost.markInactiveValid();
     crashPoint('after-mark-valid');
     ctx.logger.info({ version: update.version, set: signpost.inactiveSet }, 'update written and verified; inactive set marked valid');

@@ -45,6 +45,16 @@ describe('updog update end to end (loopback repository, disk image, boot model)'
     expect(second.code).toBe(0);
     const json = JSON.parse(second.stdout) as Record<string, unknown>;
     expect(json).toMatchObject({ version: '1.2.0', variant: VARIANT, set: 'A', applied: true, rebooting: false });
+    // per image: how it was installed and the bytes downloaded, reused from the host and written
+    expect(json.images).toEqual(
+      Object.fromEntries(
+        (['root', 'boot', 'hash'] as const).map((part) => {
+          const file = f.targetFile('1.2.0', part);
+          const target = file.split('/').at(-1)!.replace(/^[0-9a-f]{64}\./, '');
+          return [part, { target, method: 'stream', downloadedBytes: fs.statSync(file).size, reusedBytes: 0, writtenBytes: IMAGE_SIZES[part] }];
+        }),
+      ),
+    );
     expect(f.partitionHash('A', 'root', IMAGE_SIZES.root)).toBe(fakeImageHash('1.2.0', 'root', true));
     expect(await f.boot()).toMatchObject({ set: 'A', version: '1.2.0', bad: true, triesBefore: 1 });
     // no mark-successful-boot: the next boot falls back to B

@@ -39,6 +39,17 @@ describe('updog.toml', () => {
     expect(parseUpdogConfig(GOOD.replace('"latest"', '"v1.2.3"').replace('1234', '2048'), 'f')).toMatchObject({ versionLock: 'v1.2.3', seed: 2048 });
   });
 
+  it('reads the bandwidth cap [download] max_download_rate as bytes per second or with a binary unit', () => {
+    expect(parseUpdogConfig(GOOD, 'f').download.maxBytesPerSecond).toBeUndefined();
+    expect(parseUpdogConfig(`${GOOD}\n[download]\nmax_download_rate = 1048576\n`, 'f').download).toEqual({ ...parseUpdogConfig(GOOD, 'f').download, maxBytesPerSecond: 1_048_576 });
+    expect(parseUpdogConfig(`${GOOD}\n[download]\nmax_download_rate = "10MiB"\n`, 'f').download.maxBytesPerSecond).toBe(10_485_760);
+    for (const bad of ['0', '"10MB"', '2.5', 'true']) {
+      expect(configError(`${GOOD}\n[download]\nmax_download_rate = ${bad}\n`)).toBe(
+        '/etc/updog.toml: field "download.max_download_rate" must be bytes per second, e.g. 10485760 or "10MiB" (units B, KiB, MiB, GiB)',
+      );
+    }
+  });
+
   it('reads the [download] limits over the defaults', () => {
     const text = `${GOOD}\n[download]\nrequest_timeout_ms = 250\nmin_bytes_per_second = 1000000\nretries = 0\nretry_backoff_ms = 10\nmax_redirects = 2\n`;
     expect(parseUpdogConfig(text, 'f').download).toEqual({ requestTimeoutMs: 250, minBytesPerSecond: 1_000_000, retries: 0, retryBackoffMs: 10, maxRedirects: 2 });
@@ -47,7 +58,7 @@ describe('updog.toml', () => {
     expect(configError(`${GOOD}\n[download]\nrequest_timeout_ms = 0\n`)).toBe('/etc/updog.toml: field "download.request_timeout_ms" must be an integer of at least 1');
     expect(configError(`${GOOD}\n[download]\nmin_bytes_per_second = 1.5\n`)).toBe('/etc/updog.toml: field "download.min_bytes_per_second" must be an integer of at least 1');
     expect(configError(`${GOOD}\n[download]\ntimeout = 5\n`)).toBe(
-      '/etc/updog.toml: field "download.timeout" is not a download setting; known: request_timeout_ms, min_bytes_per_second, retries, retry_backoff_ms, max_redirects',
+      '/etc/updog.toml: field "download.timeout" is not a download setting; known: request_timeout_ms, min_bytes_per_second, retries, retry_backoff_ms, max_redirects, max_download_rate',
     );
     expect(configError(`${GOOD}download = 5\n`)).toBe('/etc/updog.toml: field "download" must be a table ([download])');
   });

@@ -260,7 +260,7 @@ describe.each(builds)('installImage over loopback HTTP, $build', ({ worker, load
     const packed = await collect(encodeLz4Frame(chunks(image), 4 * 1024 * 1024));
     for (const lz4 of [fs.readFileSync(`${input}.lz4`), packed]) {
       const { result, disk, progress, blocksWritten } = await install(lz4, 6 * 1024 * 1024);
-      expect(result).toEqual({ downloadedBytes: lz4.length, writtenBytes: image.length });
+      expect(result).toEqual({ method: 'stream', downloadedBytes: lz4.length, reusedBytes: 0, writtenBytes: image.length });
       expect(blocksWritten).toEqual([4 * 1024 * 1024, image.length]); // 4 MiB blocks
       expect(sha256(disk.subarray(1024, 1024 + image.length))).toBe(sha256(image));
       expect(disk.subarray(0, 1024).every((b) => b === 0xaa)).toBe(true);
@@ -320,6 +320,23 @@ describe('progress', () => {
     expect(progressFigures(snap(0, 0))).toEqual({ percent: 0, rate: 0, etaSeconds: undefined });
     expect(formatBytes(1536)).toBe('1.5 KiB');
     expect(formatProgressLine(snap(25 * 1024 * 1024, 2000))).toBe('root  25.0% 25.0 MiB/100.0 MiB  12.5 MiB/s  ETA 6s');
+  });
+
+  it('shows a block install by decoded bytes in place, and how many were fetched and reused', () => {
+    const MiB = 1024 * 1024;
+    // 60 of 400 MiB decoded in place after 3 s: 10 MiB fetched (compressed), 50 MiB reused
+    const block: ProgressSnapshot = { image: 'root', downloaded: 10 * MiB, total: 100 * MiB, reused: 50 * MiB, written: 60 * MiB, decodedTotal: 400 * MiB, elapsedMs: 3000 };
+    expect(progressFigures(block)).toEqual({ percent: 15, rate: (10 * MiB) / 3, etaSeconds: 17 });
+    expect(formatProgressLine(block)).toBe('root  15.0% 60.0 MiB/400.0 MiB (fetched 10.0 MiB, reused 50.0 MiB)  3.3 MiB/s  ETA 17s');
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { info: (obj: Record<string, unknown>) => lines.push(obj) } as unknown as ReturnType<typeof createLogger>;
+    const r = progressReporter({ stream: { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream, logger });
+    r.listener(block);
+    r.listener({ ...block, downloaded: 12 * MiB, written: 400 * MiB, reused: 388 * MiB, elapsedMs: 3100 }); // done, though not all of `total` was fetched
+    expect(lines).toEqual([
+      { image: 'root', downloaded: 10 * MiB, total: 100 * MiB, reused: 50 * MiB, written: 60 * MiB, decodedTotal: 400 * MiB, bytesPerSecond: 3495253, etaSeconds: 17 },
+      { image: 'root', downloaded: 12 * MiB, total: 100 * MiB, reused: 388 * MiB, written: 400 * MiB, decodedTotal: 400 * MiB, bytesPerSecond: 4059004, etaSeconds: 0 },
+    ]);
   });
 
   it('writes one updating line on a terminal', () => {
