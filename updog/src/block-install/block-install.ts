@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { decodeBlockIndex, BlockIndexError, type BlockIndex } from '../block-index/format.js';
 import { loadPieceHasher } from '../block-index/piece-hash.js';
 import type { Logger } from '../common/log.js';
-import { DownloadCancelledError, downloadBytes, HttpStatusError, type DownloadContext } from '../net/bounded-download.js';
+import { DownloadCancelledError, downloadBytes, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
 import { Lz4BlockDecoder } from '../install/lz4-block.js';
 import { PartitionOverflowError, type PartitionExtent } from '../install/partition-writer.js';
 import type { ProgressListener } from '../install/progress.js';
@@ -24,7 +24,6 @@ import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetche
 import { findPresentBlocks, readExactly, scanPieces, sha256 } from './local-blocks.js';
 import { PieceTable } from './piece-table.js';
 import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, type BlockPlan, type BlockSource, type FetchRange } from './plan.js';
-import { downloadRange, RangeNotSupportedError, WrongRangeError } from './range-fetch.js';
 
 /** Why the block install is not used for this image; the caller streams the image instead. */
 export class BlockInstallUnavailable extends Error {}
@@ -119,7 +118,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   const download: DownloadContext = { ...o.download, signal };
   const throwIfCancelled = (): void => {
     if (o.download.signal?.aborted === true) throw new DownloadCancelledError(`install of ${o.source.name} cancelled`);
-    if (stop.signal.aborted) throw new Error('stopped');
+    if (stop.signal.aborted) throw new Stopped();
   };
 
   const toFetch = blocksFrom(plan, FETCH);
@@ -153,12 +152,18 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
         const out = writer('fetched');
         for (let range = ranges.shift(); range !== undefined; range = ranges.shift()) {
           throwIfCancelled();
-          const body = countBytes(downloadRange({ url: o.source.url, name: o.source.name, start: range.start, end: range.end }, download), (n) => {
+          const body = countBytes(downloadRange({ url: o.source.url, name: o.source.name, maxLength: o.source.length, allowedBy: 'the signed metadata allow' }, download, range.start, range.end), (n) => {
             counters.downloaded += n;
             progress();
           });
-          for await (const { block, compressed } of splitRange(range, index.blocks, body, o.source.name)) {
-            await out.add(index.blocks[block]!.decodedOffset, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name));
+          try {
+            for await (const { block, compressed } of splitRange(range, index.blocks, body, o.source.name)) {
+              await out.add(index.blocks[block]!.decodedOffset, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name));
+            }
+          } catch (err) {
+            // a download cut short by `stop` is not this lane's failure
+            if (stop.signal.aborted && o.download.signal?.aborted !== true) throw new Stopped();
+            throw err;
           }
           await out.flush();
         }
@@ -252,16 +257,20 @@ async function* countBytes(source: AsyncIterable<Buffer>, onBytes: (n: number) =
   }
 }
 
-/** Runs the tasks together; the first failure stops the others (through `stop`), and is thrown once all have ended. */
+/** A task ended because another one failed (that failure is the one to report). */
+class Stopped extends Error {}
+
+/**
+ * Runs the tasks together; the first failure stops the others (through `stop`) and is thrown once
+ * all have ended. A task that ended only because it was stopped never hides the failure that stopped it.
+ */
 async function allOrStop(tasks: Promise<void>[], stop: AbortController): Promise<void> {
   let first: unknown;
   await Promise.all(
     tasks.map((t) =>
       t.catch((err: unknown) => {
-        if (first === undefined) {
-          first = err;
-          stop.abort();
-        }
+        if (first === undefined || (first instanceof Stopped && !(err instanceof Stopped))) first = err;
+        stop.abort();
       }),
     ),
   );
@@ -271,7 +280,7 @@ async function allOrStop(tasks: Promise<void>[], stop: AbortController): Promise
 /** The failures after which streaming the whole image can still succeed. */
 function asUnavailable(err: unknown): BlockInstallUnavailable | undefined {
   if (err instanceof RangeNotSupportedError) return new BlockInstallUnavailable(`the server does not answer range requests (${err.message})`, { cause: err });
-  if (err instanceof WrongRangeError || err instanceof BlockVerificationError) return new BlockInstallUnavailable(err.message, { cause: err });
+  if (err instanceof RangeMismatchError || err instanceof BlockVerificationError) return new BlockInstallUnavailable(err.message, { cause: err });
   if (err instanceof HttpStatusError && err.statusCode >= 400 && err.statusCode < 500) {
     return new BlockInstallUnavailable(`a range request failed (${err.message})`, { cause: err });
   }
