@@ -16,8 +16,12 @@
  *   - ~1 % removed,
  *   - as many real files added as 1 % of the files, from packages not in 1.0.
  * Images: both 768 MiB, same filesystem UUID and directory hash seed, owner root, no discard,
- * built under faketime (when installed) at each release's own date so inode change times are
- * reproducible: an image is byte-identical to a rebuild from the same packages. What differs
+ * built under faketime (when installed) at each release's own date, directory times set to that
+ * date, access times to the modification times, and every inode's change time set to that date
+ * afterwards with debugfs (mkfs copies it from the tree, where extraction left "now"): a rebuild
+ * from the same packages on the same machine is byte-identical. (mkfs.ext4 -d adds a directory's
+ * entries in the order readdir returns them, which depends on the host file system, so another
+ * machine may place files differently.) What differs
  * between 1.0 and 1.1 beyond the files: every inode's ctime (the build date, as a real release
  * build), free counts, bitmaps, directory blocks, and the placement of every file allocated after
  * a changed one (mkfs allocates in directory order, so sizes that change shift what follows).
@@ -73,7 +77,7 @@ const RECIPE = {
   /** each release's build date (ctime of its inodes, mtime of the files it changed or added) */
   dates: { '1.0': '2026-01-06 12:00:00', '1.1': '2026-02-03 12:00:00' },
 };
-const FIXTURE_FORMAT = 1;
+const FIXTURE_FORMAT = 2;
 
 export function cacheRoot() {
   return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'updog-bench', 'delta');
@@ -250,16 +254,68 @@ function treeBytes(tree) {
   return listFiles(tree).reduce((sum, rel) => sum + fs.statSync(path.join(tree, rel)).size, 0);
 }
 
+/**
+ * Pins the times mkfs copies into inodes that extraction and reading leave at "now": every
+ * directory's atime and mtime become the release date (extraction order changes them), every
+ * file's and link's atime its mtime (reads move it).
+ */
+function pinTimes(tree, date) {
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else {
+        const { mtime } = fs.lstatSync(p);
+        fs.lutimesSync(p, mtime, mtime);
+      }
+    }
+    fs.utimesSync(dir, date, date);
+  };
+  walk(tree);
+}
+
+/**
+ * Sets every used inode's ctime to the release date: mkfs.ext4 -d copies it from the tree, where
+ * the kernel set it to the time of extraction. One debugfs session; the used inodes are what
+ * dumpe2fs does not list as free, group by group.
+ */
+function pinInodeChangeTimes(image, date, faketime) {
+  const dump = run('dumpe2fs', [image], { encoding: 'utf8' });
+  const perGroup = Number(/^Inodes per group:\s+(\d+)$/m.exec(dump)[1]);
+  const freeLists = [...dump.matchAll(/^ {2}Free inodes: ?(.*)$/gm)].map((m) => m[1]);
+  const commands = [];
+  freeLists.forEach((list, group) => {
+    const free = new Set();
+    for (const range of list.split(',').map((r) => r.trim()).filter(Boolean)) {
+      const [a, b = a] = range.split('-').map(Number);
+      for (let i = a; i <= b; i++) free.add(i);
+    }
+    for (let ino = group * perGroup + 1; ino <= (group + 1) * perGroup; ino++) {
+      if (!free.has(ino)) commands.push(`sif <${ino}> ctime @${Math.floor(date.getTime() / 1000)}`);
+    }
+  });
+  const script = `${image}.debugfs`;
+  fs.writeFileSync(script, `${commands.join('\n')}\n`);
+  try {
+    run(...faketime('debugfs', ['-w', '-f', script, image]));
+  } finally {
+    fs.rmSync(script);
+  }
+}
+
 /** mkfs.ext4 -d with everything that would vary pinned (see the header). */
 function makeImage(tree, image, date, log) {
   const haveFaketime = spawnSync('sh', ['-c', 'command -v faketime'], { stdio: 'ignore' }).status === 0;
-  if (!haveFaketime) log('faketime not found (apt-get install faketime): inode ctimes will be the build time, images not byte-reproducible');
+  if (!haveFaketime) log('faketime not found (apt-get install faketime): superblock and inode times will be the build time, images not byte-reproducible');
   const mkfs = ['mkfs.ext4', '-q', '-F', '-b', '4096', '-I', '256', '-m', '0', '-L', 'root', '-U', RECIPE.uuid,
     '-E', `hash_seed=${RECIPE.hashSeed},root_owner=0:0,nodiscard,lazy_itable_init=0`, '-d', tree, image, `${IMAGE_SIZE / 1024}k`];
-  const argv = haveFaketime ? ['faketime', date, ...mkfs] : mkfs;
+  // -f with a plain date: the clock stands still (without -f it starts at the date and runs)
+  const faketime = (cmd, args) => (haveFaketime ? ['faketime', ['-f', date, cmd, ...args]] : [cmd, args]);
   fs.rmSync(image, { force: true });
   const epoch = String(Math.floor(Date.parse(`${date.replace(' ', 'T')}Z`) / 1000));
-  run(argv[0], argv.slice(1), { env: { ...process.env, SOURCE_DATE_EPOCH: epoch, E2FSPROGS_FAKE_TIME: epoch } });
+  run(...faketime(mkfs[0], mkfs.slice(1)), { env: { ...process.env, SOURCE_DATE_EPOCH: epoch, E2FSPROGS_FAKE_TIME: epoch } });
+  // debugfs stamps the superblock's write time too
+  pinInodeChangeTimes(image, new Date(Number(epoch) * 1000), faketime);
   run('e2fsck', ['-fn', image]);
 }
 
@@ -293,6 +349,7 @@ export async function deltaFixtures({ rebuild = false, log = (line) => console.e
   const changes = makeRelease(next, pool, new Date(`${RECIPE.dates['1.1'].replace(' ', 'T')}Z`));
   const images = { '1.0': path.join(dir, 'root-1.0.ext4'), '1.1': path.join(dir, 'root-1.1.ext4') };
   for (const [release, tree] of [['1.0', base], ['1.1', next]]) {
+    pinTimes(tree, new Date(`${RECIPE.dates[release].replace(' ', 'T')}Z`));
     log(`mkfs.ext4 -d ${tree} (${IMAGE_SIZE / MIB} MiB)`);
     makeImage(tree, images[release], RECIPE.dates[release], log);
   }
