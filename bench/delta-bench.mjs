@@ -21,7 +21,8 @@
  * Against a repository without indexes (main before block installs) every contender is a full
  * streaming install; the figures say which method updog used (`method` in its --json output).
  *
- *   npm run bench:delta -- [--rounds 3] [--keep]   (--keep leaves the work directory and says where)
+ *   npm run bench:delta -- [--rounds 3] [--keep] [--small]   (--keep leaves the work directory and says
+ *   where; --small: the 96 MiB fixtures, for a test)
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -128,7 +129,7 @@ async function makeHost(dir, url, fixtures, withOldRoot) {
 }
 
 async function main() {
-  const fixtures = await deltaFixtures();
+  const fixtures = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full' });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'updog-delta-bench-'));
   const cleanup = () => (keep ? console.log(`kept ${work}`) : fs.rmSync(work, { recursive: true, force: true }));
   process.on('SIGINT', () => {
