@@ -5,8 +5,9 @@
  *
  * Tree 1.0: the files of ~150 Debian bookworm packages of a container host's base system
  * (`apt-get download` into a cache, `dpkg-deb -x` each; ~500 MiB). When apt-get download fails
- * (no package source), a fixed subset of /usr is copied instead, up to the same size, and the
- * fixtures are labelled "usr".
+ * (no package source), files of /usr/lib/x86_64-linux-gnu, /usr/bin, /usr/sbin, /usr/share/perl,
+ * /usr/lib/python3.11 and /usr/share/zoneinfo are copied instead, picked by a seeded hash of their
+ * paths up to 480 MiB, and the fixtures are labelled "usr" (they depend on what the machine has).
  * Tree 1.1: tree 1.0 with, chosen per file by a seeded hash of its path (so the same files on any
  * machine holding the same packages):
  *   - ~1.5 % of the regular files rewritten entirely (every byte mapped through a seeded byte
@@ -154,18 +155,28 @@ function extractDebs(debs, into) {
   for (const deb of debs) run('dpkg-deb', ['-x', deb, into]);
 }
 
-/** The /usr fallback: the first `limit` bytes of USR_DIRS' files, and the files after them as the pool of added ones. */
+/**
+ * The /usr fallback: USR_DIRS' files in the order of a seeded hash of their paths (a mix of
+ * binaries, libraries, scripts and data, not one directory's first files); the first `limit`
+ * bytes make tree 1.0, the next files (a twentieth as many) the pool of added ones.
+ */
 function copyUsr(base, pool, limit) {
+  const files = USR_DIRS.filter((d) => fs.existsSync(d))
+    .flatMap((dir) => listFiles(dir).map((rel) => path.join(dir, rel)))
+    .map((file) => ({ file, key: seededBytes(`usr:${file}`).unit() }))
+    .sort((a, b) => a.key - b.key);
   let total = 0;
-  for (const dir of USR_DIRS.filter((d) => fs.existsSync(d))) {
-    for (const rel of listFiles(dir)) {
-      const src = path.join(dir, rel);
-      const size = fs.statSync(src).size;
-      const into = total < limit ? base : pool;
-      const dst = path.join(into, dir.slice(1), rel);
-      fs.mkdirSync(path.dirname(dst), { recursive: true });
-      fs.copyFileSync(src, dst);
-      if (into === base) total += size;
+  let taken = 0;
+  let pooled = 0;
+  for (const { file } of files) {
+    const into = total < limit ? base : pool;
+    if (into === pool && pooled++ > taken / 20) break;
+    const dst = path.join(into, file.slice(1));
+    fs.mkdirSync(path.dirname(dst), { recursive: true });
+    fs.copyFileSync(file, dst);
+    if (into === base) {
+      total += fs.statSync(file).size;
+      taken++;
     }
   }
 }
