@@ -181,7 +181,7 @@ async function main() {
         fs.copyFileSync(path.join(repos[c.repo], 'metadata', '1.root.json'), path.join(dir, 'root.json'));
         const env = {
           ...process.env,
-          UPDOG_LOG_LEVEL: 'warn',
+          UPDOG_LOG_LEVEL: process.env.BENCH_UPDOG_LOG_LEVEL ?? 'warn',
           UPDOG_CONFIG: host.updogConfig,
           UPDOG_OS_RELEASE: host.osRelease,
           UPDOG_ROOT_JSON: path.join(dir, 'root.json'),
