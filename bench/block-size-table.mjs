@@ -17,7 +17,8 @@
  *     (verifying a block), sha256 per 4 KiB piece.
  * Reads both images once for the piece figures and 1.1 once per block size; memory is one block.
  *
- *   npm run build && node bench/block-size-table.mjs [--lz4-cli] [--out FILE]   (markdown table on stdout)
+ *   npm run build && node bench/block-size-table.mjs [--lz4-cli] [--out FILE] [--small]   (markdown table on stdout;
+ *   --small: the small fixtures, for a test)
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -165,7 +166,7 @@ function sizeLabel(bytes) {
 async function main() {
   const withCli = process.argv.includes('--lz4-cli');
   const outIndex = process.argv.indexOf('--out');
-  const fixtures = await deltaFixtures();
+  const fixtures = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full' });
   const oldImage = fixtures.images['1.0'];
   const newImage = fixtures.images['1.1'];
   const hasher = await loadPieceHasher();

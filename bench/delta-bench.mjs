@@ -21,7 +21,9 @@
  * Against a repository without indexes (main before block installs) every contender is a full
  * streaming install; the figures say which method updog used (`method` in its --json output).
  *
- *   npm run bench:delta -- [--rounds 3] [--keep]   (--keep leaves the work directory and says where)
+ *   npm run bench:delta -- [--rounds 3] [--keep] [--small] [--block-size 64KiB]
+ * --keep leaves the work directory and says where; --small uses the 96 MiB fixtures (for a test);
+ * --block-size is passed to `tuf-repo release` for the indexed repository.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -50,6 +52,9 @@ function option(name, fallback) {
 }
 const rounds = option('rounds', 3);
 const keep = process.argv.includes('--keep');
+const blockSizeAt = process.argv.indexOf('--block-size');
+/** passed on to `tuf-repo release --block-size` (its default when not given) */
+const blockSize = blockSizeAt >= 0 ? process.argv[blockSizeAt + 1] : undefined;
 
 const tufRepo = (args) => execFileSync(process.execPath, [TUF_REPO, ...args, '--log-level', 'warn'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 
@@ -128,7 +133,7 @@ async function makeHost(dir, url, fixtures, withOldRoot) {
 }
 
 async function main() {
-  const fixtures = await deltaFixtures();
+  const fixtures = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full' });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'updog-delta-bench-'));
   const cleanup = () => (keep ? console.log(`kept ${work}`) : fs.rmSync(work, { recursive: true, force: true }));
   process.on('SIGINT', () => {
@@ -143,8 +148,8 @@ async function main() {
     if (canSkipIndex) repos.plain = path.join(work, 'repo-no-index');
     const names = {};
     for (const [kind, repo] of Object.entries(repos)) {
-      const extra = kind === 'plain' ? ['--no-block-index'] : [];
-      console.log(`tuf-repo release ${OLD} and ${NEW} into ${repo}${extra.length > 0 ? ' (--no-block-index)' : ''}`);
+      const extra = kind === 'plain' ? ['--no-block-index'] : blockSize === undefined ? [] : ['--block-size', blockSize];
+      console.log(`tuf-repo release ${OLD} and ${NEW} into ${repo}${extra.length > 0 ? ` (${extra.join(' ')})` : ''}`);
       release(work, repo, OLD, fixtures.images['1.0'], extra);
       names[kind] = release(work, repo, NEW, fixtures.images['1.1'], extra);
     }

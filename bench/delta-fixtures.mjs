@@ -5,8 +5,9 @@
  *
  * Tree 1.0: the files of ~150 Debian bookworm packages of a container host's base system
  * (`apt-get download` into a cache, `dpkg-deb -x` each; ~500 MiB). When apt-get download fails
- * (no package source), a fixed subset of /usr is copied instead, up to the same size, and the
- * fixtures are labelled "usr".
+ * (no package source), files of /usr/lib/x86_64-linux-gnu, /usr/bin, /usr/sbin, /usr/share/perl,
+ * /usr/lib/python3.11 and /usr/share/zoneinfo are copied instead, picked by a seeded hash of their
+ * paths up to 480 MiB, and the fixtures are labelled "usr" (they depend on what the machine has).
  * Tree 1.1: tree 1.0 with, chosen per file by a seeded hash of its path (so the same files on any
  * machine holding the same packages):
  *   - ~1.5 % of the regular files rewritten entirely (every byte mapped through a seeded byte
@@ -15,10 +16,13 @@
  *     shifts the rest of the file),
  *   - ~1 % removed,
  *   - as many real files added as 1 % of the files, from packages not in 1.0.
- * Images: both 768 MiB, same filesystem UUID and directory hash seed, owner root, no discard,
- * built under faketime (when installed) at each release's own date so inode change times are
- * reproducible: an image is byte-identical to a rebuild from the same packages. What differs
- * between 1.0 and 1.1 beyond the files: every inode's ctime (the build date, as a real release
+ * Images: both 768 MiB (96 MiB with --small, from 10 packages), same filesystem UUID and directory hash seed, owner root, no discard,
+ * built under faketime (when installed) at each release's own date, directory times set to that
+ * date, access times to the modification times, and every inode's change time set to that date
+ * afterwards with debugfs (mkfs copies it from the tree, where extraction left "now"): a rebuild
+ * from the same packages on the same machine is byte-identical. (mkfs.ext4 -d adds a directory's
+ * entries in the order readdir returns them, which depends on the host file system, so another
+ * machine may place files differently.) What differs between 1.0 and 1.1 beyond the files: every inode's ctime (the build date, as a real release
  * build), free counts, bitmaps, directory blocks, and the placement of every file allocated after
  * a changed one (mkfs allocates in directory order, so sizes that change shift what follows).
  *
@@ -26,8 +30,8 @@
  * .deb files under .../delta/debs/; the version string names the recipe (package lists, seed,
  * rates, image size), so a changed recipe builds anew.
  *
- *   node bench/delta-fixtures.mjs [--rebuild]      prints the images and what changed
- * or imported: `const f = await deltaFixtures()` → { dir, images: {'1.0','1.1'}, imageSize, ... }
+ *   node bench/delta-fixtures.mjs [--rebuild] [--small]   prints the images and what changed
+ * or imported: `await deltaFixtures({ profile: 'full' | 'small' })` → { dir, images: {'1.0','1.1'}, imageSize, sha256, changes, ... }
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -37,8 +41,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MIB = 1024 * 1024;
-export const IMAGE_SIZE = 768 * MIB;
-
 /** A container host's base system; all in bookworm main. */
 const BASE_PACKAGES = `libc6 libc-bin coreutils util-linux bash dash grep sed gawk findutils diffutils tar gzip bzip2
 xz-utils zstd lz4 libzstd1 liblz4-1 liblzma5 zlib1g libssl3 openssl ca-certificates libcurl4 curl wget libgnutls30
@@ -60,28 +62,38 @@ libpython3.11-minimal libpython3.11-stdlib perl-base perl-modules-5.36 libperl5.
 const ADDED_PACKAGES = ['tcpdump', 'libpcap0.8', 'socat', 'rsync', 'libpopt0', 'htop', 'libnl-3-200', 'libnl-genl-3-200', 'ipset', 'libipset13', 'iperf3', 'libiperf0', 'bpftool', 'netcat-openbsd', 'libbsd0', 'libmd0'];
 /** Used when apt-get download cannot run: real files, a fixed subset of /usr in path order. */
 const USR_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/bin', '/usr/sbin', '/usr/share/perl', '/usr/lib/python3.11', '/usr/share/zoneinfo'];
-const USR_BASE_BYTES = 480 * MIB;
+
+/**
+ * full: what the benches measure. small: the same recipe on 10 packages and a 96 MiB image, so a
+ * test can run the benches end to end in seconds.
+ */
+const PROFILES = {
+  full: { base: BASE_PACKAGES, added: ADDED_PACKAGES, imageSize: 768 * MIB, usrBytes: 480 * MIB },
+  small: {
+    base: ['libc6', 'coreutils', 'bash', 'grep', 'sed', 'tar', 'gzip', 'util-linux', 'findutils', 'diffutils'],
+    added: ['socat', 'rsync', 'libpopt0'],
+    imageSize: 96 * MIB,
+    usrBytes: 48 * MIB,
+  },
+};
 
 const RECIPE = {
-  base: BASE_PACKAGES,
-  added: ADDED_PACKAGES,
   seed: 'updog-delta-1',
   rates: { removed: 0.01, rewritten: 0.015, patched: 0.015, added: 0.01 },
-  imageSize: IMAGE_SIZE,
   uuid: '5f1c2a1e-7d3b-4c2a-9e0f-2b6d1a4c8e01',
   hashSeed: '9a3e6c1d-2f4b-4e8a-b1c7-d05e3f9a2b64',
   /** each release's build date (ctime of its inodes, mtime of the files it changed or added) */
   dates: { '1.0': '2026-01-06 12:00:00', '1.1': '2026-02-03 12:00:00' },
 };
-const FIXTURE_FORMAT = 1;
+const FIXTURE_FORMAT = 2;
 
 export function cacheRoot() {
   return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'updog-bench', 'delta');
 }
 
-/** The recipe's version string: a changed list, seed or rate builds new fixtures. */
-export function fixtureVersion() {
-  return `v${FIXTURE_FORMAT}-${createHash('sha256').update(JSON.stringify(RECIPE)).digest('hex').slice(0, 12)}`;
+/** The recipe's version string: a changed list, size, seed or rate builds new fixtures. */
+export function fixtureVersion(profile = 'full') {
+  return `v${FIXTURE_FORMAT}-${profile}-${createHash('sha256').update(JSON.stringify({ ...RECIPE, ...PROFILES[profile] })).digest('hex').slice(0, 12)}`;
 }
 
 /** A deterministic byte stream for `key` (sha256 in counter mode). */
@@ -143,18 +155,28 @@ function extractDebs(debs, into) {
   for (const deb of debs) run('dpkg-deb', ['-x', deb, into]);
 }
 
-/** The /usr fallback: the first `limit` bytes of USR_DIRS' files, and the files after them as the pool of added ones. */
-function copyUsr(base, pool) {
+/**
+ * The /usr fallback: USR_DIRS' files in the order of a seeded hash of their paths (a mix of
+ * binaries, libraries, scripts and data, not one directory's first files); the first `limit`
+ * bytes make tree 1.0, the next files (a twentieth as many) the pool of added ones.
+ */
+function copyUsr(base, pool, limit) {
+  const files = USR_DIRS.filter((d) => fs.existsSync(d))
+    .flatMap((dir) => listFiles(dir).map((rel) => path.join(dir, rel)))
+    .map((file) => ({ file, key: seededBytes(`usr:${file}`).unit() }))
+    .sort((a, b) => a.key - b.key);
   let total = 0;
-  for (const dir of USR_DIRS.filter((d) => fs.existsSync(d))) {
-    for (const rel of listFiles(dir)) {
-      const src = path.join(dir, rel);
-      const size = fs.statSync(src).size;
-      const into = total < USR_BASE_BYTES ? base : pool;
-      const dst = path.join(into, dir.slice(1), rel);
-      fs.mkdirSync(path.dirname(dst), { recursive: true });
-      fs.copyFileSync(src, dst);
-      if (into === base) total += size;
+  let taken = 0;
+  let pooled = 0;
+  for (const { file } of files) {
+    const into = total < limit ? base : pool;
+    if (into === pool && pooled++ > taken / 20) break;
+    const dst = path.join(into, file.slice(1));
+    fs.mkdirSync(path.dirname(dst), { recursive: true });
+    fs.copyFileSync(file, dst);
+    if (into === base) {
+      total += fs.statSync(file).size;
+      taken++;
     }
   }
 }
@@ -250,16 +272,68 @@ function treeBytes(tree) {
   return listFiles(tree).reduce((sum, rel) => sum + fs.statSync(path.join(tree, rel)).size, 0);
 }
 
+/**
+ * Pins the times mkfs copies into inodes that extraction and reading leave at "now": every
+ * directory's atime and mtime become the release date (extraction order changes them), every
+ * file's and link's atime its mtime (reads move it).
+ */
+function pinTimes(tree, date) {
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else {
+        const { mtime } = fs.lstatSync(p);
+        fs.lutimesSync(p, mtime, mtime);
+      }
+    }
+    fs.utimesSync(dir, date, date);
+  };
+  walk(tree);
+}
+
+/**
+ * Sets every used inode's ctime to the release date: mkfs.ext4 -d copies it from the tree, where
+ * the kernel set it to the time of extraction. One debugfs session; the used inodes are what
+ * dumpe2fs does not list as free, group by group.
+ */
+function pinInodeChangeTimes(image, date, faketime) {
+  const dump = run('dumpe2fs', [image], { encoding: 'utf8' });
+  const perGroup = Number(/^Inodes per group:\s+(\d+)$/m.exec(dump)[1]);
+  const freeLists = [...dump.matchAll(/^ {2}Free inodes: ?(.*)$/gm)].map((m) => m[1]);
+  const commands = [];
+  freeLists.forEach((list, group) => {
+    const free = new Set();
+    for (const range of list.split(',').map((r) => r.trim()).filter(Boolean)) {
+      const [a, b = a] = range.split('-').map(Number);
+      for (let i = a; i <= b; i++) free.add(i);
+    }
+    for (let ino = group * perGroup + 1; ino <= (group + 1) * perGroup; ino++) {
+      if (!free.has(ino)) commands.push(`sif <${ino}> ctime @${Math.floor(date.getTime() / 1000)}`);
+    }
+  });
+  const script = `${image}.debugfs`;
+  fs.writeFileSync(script, `${commands.join('\n')}\n`);
+  try {
+    run(...faketime('debugfs', ['-w', '-f', script, image]));
+  } finally {
+    fs.rmSync(script);
+  }
+}
+
 /** mkfs.ext4 -d with everything that would vary pinned (see the header). */
-function makeImage(tree, image, date, log) {
+function makeImage(tree, image, size, date, log) {
   const haveFaketime = spawnSync('sh', ['-c', 'command -v faketime'], { stdio: 'ignore' }).status === 0;
-  if (!haveFaketime) log('faketime not found (apt-get install faketime): inode ctimes will be the build time, images not byte-reproducible');
+  if (!haveFaketime) log('faketime not found (apt-get install faketime): superblock and inode times will be the build time, images not byte-reproducible');
   const mkfs = ['mkfs.ext4', '-q', '-F', '-b', '4096', '-I', '256', '-m', '0', '-L', 'root', '-U', RECIPE.uuid,
-    '-E', `hash_seed=${RECIPE.hashSeed},root_owner=0:0,nodiscard,lazy_itable_init=0`, '-d', tree, image, `${IMAGE_SIZE / 1024}k`];
-  const argv = haveFaketime ? ['faketime', date, ...mkfs] : mkfs;
+    '-E', `hash_seed=${RECIPE.hashSeed},root_owner=0:0,nodiscard,lazy_itable_init=0`, '-d', tree, image, `${size / 1024}k`];
+  // -f with a plain date: the clock stands still (without -f it starts at the date and runs)
+  const faketime = (cmd, args) => (haveFaketime ? ['faketime', ['-f', date, cmd, ...args]] : [cmd, args]);
   fs.rmSync(image, { force: true });
   const epoch = String(Math.floor(Date.parse(`${date.replace(' ', 'T')}Z`) / 1000));
-  run(argv[0], argv.slice(1), { env: { ...process.env, SOURCE_DATE_EPOCH: epoch, E2FSPROGS_FAKE_TIME: epoch } });
+  run(...faketime(mkfs[0], mkfs.slice(1)), { env: { ...process.env, SOURCE_DATE_EPOCH: epoch, E2FSPROGS_FAKE_TIME: epoch } });
+  // debugfs stamps the superblock's write time too
+  pinInodeChangeTimes(image, new Date(Number(epoch) * 1000), faketime);
   run('e2fsck', ['-fn', image]);
 }
 
@@ -267,8 +341,9 @@ function makeImage(tree, image, date, log) {
  * Builds (or finds in the cache) both images; returns their paths and what differs.
  * Options: rebuild (ignore the cache), log (progress lines).
  */
-export async function deltaFixtures({ rebuild = false, log = (line) => console.error(`delta fixtures: ${line}`) } = {}) {
-  const dir = path.join(cacheRoot(), fixtureVersion());
+export async function deltaFixtures({ profile = 'full', rebuild = false, log = (line) => console.error(`delta fixtures: ${line}`) } = {}) {
+  const { base: basePackages, added: addedPackages, imageSize, usrBytes } = PROFILES[profile];
+  const dir = path.join(cacheRoot(), fixtureVersion(profile));
   const manifestFile = path.join(dir, 'fixtures.json');
   if (!rebuild && fs.existsSync(manifestFile)) return JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
   for (const tool of ['mkfs.ext4', 'e2fsck']) run('sh', ['-c', `command -v ${tool}`]);
@@ -278,31 +353,32 @@ export async function deltaFixtures({ rebuild = false, log = (line) => console.e
   const pool = path.join(work, 'added-pool');
   const next = path.join(work, '1.1');
   const debsDir = path.join(cacheRoot(), 'debs');
-  const baseDebs = downloadDebs(debsDir, BASE_PACKAGES, log);
-  const addedDebs = baseDebs && downloadDebs(debsDir, ADDED_PACKAGES, log);
+  const baseDebs = downloadDebs(debsDir, basePackages, log);
+  const addedDebs = baseDebs && downloadDebs(debsDir, addedPackages, log);
   const source = addedDebs ? 'debian' : 'usr';
   log(`building tree 1.0 from ${source === 'debian' ? `${baseDebs.length} Debian packages` : 'a subset of /usr'} in ${work}`);
   if (source === 'debian') {
     extractDebs(baseDebs, base);
     extractDebs(addedDebs, pool);
   } else {
-    copyUsr(base, pool);
+    copyUsr(base, pool, usrBytes);
   }
   log('building tree 1.1');
   run('cp', ['-a', base, next]);
   const changes = makeRelease(next, pool, new Date(`${RECIPE.dates['1.1'].replace(' ', 'T')}Z`));
   const images = { '1.0': path.join(dir, 'root-1.0.ext4'), '1.1': path.join(dir, 'root-1.1.ext4') };
   for (const [release, tree] of [['1.0', base], ['1.1', next]]) {
-    log(`mkfs.ext4 -d ${tree} (${IMAGE_SIZE / MIB} MiB)`);
-    makeImage(tree, images[release], RECIPE.dates[release], log);
+    pinTimes(tree, new Date(`${RECIPE.dates[release].replace(' ', 'T')}Z`));
+    log(`mkfs.ext4 -d ${tree} (${imageSize / MIB} MiB)`);
+    makeImage(tree, images[release], imageSize, RECIPE.dates[release], log);
   }
   const manifest = {
-    version: fixtureVersion(),
+    version: fixtureVersion(profile),
     dir,
     source,
     packages: source === 'debian' ? baseDebs.map((d) => path.basename(d, '.deb')) : USR_DIRS,
     addedFrom: source === 'debian' ? addedDebs.map((d) => path.basename(d, '.deb')) : USR_DIRS,
-    imageSize: IMAGE_SIZE,
+    imageSize,
     images,
     treeBytes: { '1.0': treeBytes(base), '1.1': treeBytes(next) },
     changes,
@@ -314,7 +390,7 @@ export async function deltaFixtures({ rebuild = false, log = (line) => console.e
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const f = await deltaFixtures({ rebuild: process.argv.includes('--rebuild') });
+  const f = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full', rebuild: process.argv.includes('--rebuild') });
   const c = f.changes;
   const pct = (n) => `${((100 * n) / c.files).toFixed(2)} %`;
   console.log(`fixtures ${f.version} (${f.source}) in ${f.dir}`);
