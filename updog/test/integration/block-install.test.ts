@@ -5,6 +5,7 @@
  * the block install cannot be trusted or used. Real GPT disk image, real signed repository on
  * loopback, the real updog bin.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +16,7 @@ import { makeFakeImage } from '../../src/boot/fake-image.js';
 import { simulateBoot } from '../../src/boot/gptprio.js';
 import { readGpt } from '../../src/gpt/io.js';
 import { findPartitionSets } from '../../src/partitions/partition-sets.js';
+import { UPDOG_BIN } from '../helpers/run-bin.js';
 import { ARCH, createUpdateFixture, fakeImageHash, IMAGE_SIZES, readRange, signTargets, VARIANT, type UpdateFixture } from './update-fixture.js';
 
 const KIB = 1024;
@@ -197,18 +199,51 @@ describe('resume after a kill', () => {
     const killed = await f.run(['update-image'], { UPDOG_CRASH_AT: point });
     expect(killed.code).toBeNull(); // SIGKILL
     expect(await bootsCompleteRoot()).toBe('A 1.0.0');
-    const partB = readRange(f.disk, f.sets().B.root.offset, IMAGE_SIZES.root);
-    const toFetch = expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT).blocks;
-    const notInPlace = toFetch.filter((i) => {
-      const b = index.blocks[i]!;
-      return !createHash('sha256').update(partB.subarray(b.decodedOffset, b.decodedOffset + b.decodedLength)).digest().equals(b.decodedSha256);
-    });
+    const notInPlace = fetchBlocksNotInPlace();
     f.server.responses.length = 0;
     const rerun = await updateImage();
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.images.root!.downloadedBytes).toBe(notInPlace.reduce((n, i) => n + index.blocks[i]!.compressedLength, 0));
     expect(rootOfB()).toBe(NEXT_ROOT_HASH);
     expect((await f.status()).B).toMatchObject({ triesLeft: 1, successful: false });
+  });
+});
+
+/** Which of the blocks to fetch are not yet in place on set B's root partition. */
+function fetchBlocksNotInPlace(): number[] {
+  const partB = readRange(f.disk, f.sets().B.root.offset, IMAGE_SIZES.root);
+  return expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT).blocks.filter((i) => {
+    const b = index.blocks[i]!;
+    return !createHash('sha256').update(partB.subarray(b.decodedOffset, b.decodedOffset + b.decodedLength)).digest().equals(b.decodedSha256);
+  });
+}
+
+describe('cancel', () => {
+  it('SIGTERM during the range fetches: exit 5, set B unbootable; the re-run fetches only the blocks not yet in place', async () => {
+    freshDisk();
+    const defined: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, ...f.env })) if (v !== undefined) defined[k] = v;
+    // capped so that the fetches surely take a while: a few KiB per second against ~100 KiB to fetch
+    const child = spawn(process.execPath, [UPDOG_BIN, 'update-image', '--max-rate', '24KiB', '--log-level', 'warn'], { env: defined, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+    const all = expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT).blocks.length;
+    for (let i = 0; i < 1200 && fetchBlocksNotInPlace().length === all; i++) await new Promise((r) => setTimeout(r, 25));
+    const notInPlace = fetchBlocksNotInPlace();
+    expect(notInPlace.length).toBeLessThan(all);
+    expect(notInPlace.length).toBeGreaterThan(0);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(5);
+    expect(stderr).toMatch(/^updog: cancelled by SIGTERM: .* run the command again to continue\n$/);
+    expect((await f.status()).B).toMatchObject({ priority: 0, triesLeft: 0, successful: false });
+    expect(await bootsCompleteRoot()).toBe('A 1.0.0');
+
+    const remaining = fetchBlocksNotInPlace(); // a block may have landed between the look and the signal
+    const rerun = await updateImage();
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.images.root!.downloadedBytes).toBe(remaining.reduce((n, i) => n + index.blocks[i]!.compressedLength, 0));
+    expect(rootOfB()).toBe(NEXT_ROOT_HASH);
   });
 });
 
