@@ -24,6 +24,8 @@ const BATCH_BYTES = 1024 * 1024;
 const POOL_BATCHES = QUEUE_LIMIT / BATCH_BYTES;
 
 const WORKER_SOURCE = decodeWorkerSource();
+/** The decoder keeps its bytes in WebAssembly memory and transferred batches, not on its JS heap: a small young generation keeps the worker's footprint down. */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2 };
 
 export interface DecodeStageOptions {
   /** The disk, open read-write: `fd` for the worker thread, the handle itself when inline. */
@@ -111,7 +113,7 @@ function workerStage(o: DecodeStageOptions, source: DecodeWorkerSource): DecodeS
   const workerData: DecodeWorkerData = { fd: o.disk.fd, partition: o.partition, reportBlocks: o.onBlockWritten !== undefined };
   // None of the host's flags: the decoder needs none, and a file worker refuses some that a host
   // may have (`--input-type` of `node --input-type=module -e`, V8 heap flags).
-  const worker = 'code' in source ? new Worker(source.code, { eval: true, workerData, execArgv: [] }) : new Worker(source.file, { workerData, execArgv: [] });
+  const worker = 'code' in source ? new Worker(source.code, { eval: true, workerData, execArgv: [], resourceLimits: WORKER_LIMITS }) : new Worker(source.file, { workerData, execArgv: [], resourceLimits: WORKER_LIMITS });
   let failure: Error | undefined;
   let settled = false;
   // Batch memory moves to the worker and comes back when decoded: a fixed pool, no garbage.
