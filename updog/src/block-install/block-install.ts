@@ -17,6 +17,7 @@ import type { Logger } from '../common/log.js';
 import { DownloadCancelledError, downloadBytes, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
 import { Lz4BlockDecoder } from '../install/lz4-block.js';
 import { PartitionOverflowError, type PartitionExtent } from '../install/partition-writer.js';
+import { youngGarbageCollector } from '../install/young-gc.js';
 import type { ProgressListener } from '../install/progress.js';
 import type { ExpectedTarget } from '../install/verified-download.js';
 import { BatchedWriter } from './batched-writer.js';
@@ -34,7 +35,7 @@ export const STREAM_ABOVE_FETCH_SHARE = 0.9;
 const FETCH_LANES = 4;
 const MAX_RANGE_BYTES = 8 * 1024 * 1024;
 /** Verified blocks that follow each other are written together, up to this many bytes. */
-const WRITE_BATCH_BYTES = 2 * 1024 * 1024;
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 export interface BlockInstallOptions {
   image: string;
@@ -113,6 +114,8 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
       progress();
     });
 
+  // fetched bytes arrive in fresh buffers, as in a stream install (young-gc.ts)
+  const releaseChunks = youngGarbageCollector();
   const stop = new AbortController();
   const signal = o.download.signal === undefined ? stop.signal : AbortSignal.any([o.download.signal, stop.signal]);
   const download: DownloadContext = { ...o.download, signal };
@@ -154,6 +157,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
           throwIfCancelled();
           const body = countBytes(downloadRange({ url: o.source.url, name: o.source.name, maxLength: o.source.length, allowedBy: 'the signed metadata allow' }, download, range.start, range.end), (n) => {
             counters.downloaded += n;
+            releaseChunks(n);
             progress();
           });
           try {

@@ -14,7 +14,7 @@ export interface ReadableDisk {
 }
 
 /** Bytes read per call while scanning a partition. */
-const SCAN_CHUNK = 4 * 1024 * 1024;
+const SCAN_CHUNK = 1024 * 1024;
 
 export const sha256 = (bytes: Uint8Array): Buffer => createHash('sha256').update(bytes).digest();
 
