@@ -12,7 +12,6 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { decodeBlockIndex, BlockIndexError, type BlockIndex } from '../block-index/format.js';
-import { loadPieceHasher } from '../block-index/piece-hash.js';
 import type { Logger } from '../common/log.js';
 import { DownloadCancelledError, downloadBytes, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
 import { Lz4BlockDecoder } from '../install/lz4-block.js';
@@ -22,7 +21,7 @@ import type { ProgressListener } from '../install/progress.js';
 import type { ExpectedTarget } from '../install/verified-download.js';
 import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
-import { findPresentBlocks, readExactly, scanPieces, sha256 } from './local-blocks.js';
+import { findPresentBlocks, readExactly, scanHasher, scanPieces, sha256 } from './local-blocks.js';
 import { PieceTable } from './piece-table.js';
 import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, type BlockPlan, type BlockSource, type FetchRange } from './plan.js';
 
@@ -211,7 +210,7 @@ async function loadIndex(o: BlockInstallOptions): Promise<BlockIndex> {
 
 /** Finds what the host has: blocks in place on the inactive partition, pieces on the active one. */
 async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<BlockPlan> {
-  const hasher = await loadPieceHasher();
+  const hasher = scanHasher(index);
   const present = await findPresentBlocks(o.disk, o.partition.offset, index, hasher);
   const missing = index.blocks.flatMap((_, i) => (present[i] === true ? [] : [i]));
   const table = new PieceTable(missing.reduce((n, i) => n + index.pieceStart[i + 1]! - index.pieceStart[i]!, 0));
@@ -219,7 +218,8 @@ async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<
     for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(index.pieceHashes[p]!);
   }
   if (missing.length > 0) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
-  return planBlocks(index, present, table, hasher.hash(Buffer.alloc(index.pieceSize)));
+  hasher.input.fill(0, 0, index.pieceSize);
+  return planBlocks(index, present, table, hasher.hash(index.pieceSize)[0]!);
 }
 
 function blocksFrom(plan: BlockPlan, source: BlockSource): number[] {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BlockIndex } from '../block-index/format.js';
-import type { PieceHasher } from '../block-index/piece-hash.js';
+import { ChunkHasher } from './chunk-hasher.js';
 import type { PieceTable } from './piece-table.js';
 
 /** What this module needs of the disk (a `FileHandle` is one). */
@@ -29,25 +29,31 @@ export async function readExactly(disk: ReadableDisk, into: Buffer, length: numb
   return into.subarray(0, length);
 }
 
+/** A hasher whose chunks hold whole blocks of the index and are at least SCAN_CHUNK bytes. */
+export function scanHasher(index: BlockIndex): ChunkHasher {
+  return new ChunkHasher(Math.max(SCAN_CHUNK, index.blockSize), index.pieceSize);
+}
+
 /**
  * Which blocks already hold their decoded bytes at their place on the partition at
- * `partitionOffset`. Read in large chunks; a block is hashed whole (sha256) only when its first
- * piece matches, and a block of zeros (free space in a file system image) is compared, not hashed.
+ * `partitionOffset`. Read in large chunks and piece-hashed in one call each; a block is hashed
+ * whole (sha256) only when its first piece matches, and a block of zeros (free space in a file
+ * system image) is compared, not hashed.
  */
-export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: PieceHasher): Promise<boolean[]> {
-  const blocksPerChunk = Math.max(1, Math.floor(SCAN_CHUNK / index.blockSize));
-  const buffer = Buffer.allocUnsafe(blocksPerChunk * index.blockSize);
+export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: ChunkHasher): Promise<boolean[]> {
+  const blocksPerChunk = Math.floor(hasher.input.length / index.blockSize);
   const zeros = Buffer.alloc(index.blockSize);
   const zeroBlockSha256 = sha256(zeros);
   const present: boolean[] = [];
   for (let first = 0; first < index.blocks.length; first += blocksPerChunk) {
     const last = Math.min(index.blocks.length, first + blocksPerChunk) - 1;
     const start = index.blocks[first]!.decodedOffset;
-    const chunk = await readExactly(disk, buffer, index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength - start, partitionOffset + start);
+    const chunk = await readExactly(disk, hasher.input, index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength - start, partitionOffset + start);
+    const pieceHashes = hasher.hash(chunk.length);
     for (let i = first; i <= last; i++) {
       const block = index.blocks[i]!;
       const bytes = chunk.subarray(block.decodedOffset - start, block.decodedOffset - start + block.decodedLength);
-      if (hasher.hash(bytes.subarray(0, index.pieceSize)) !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
+      if (pieceHashes[(block.decodedOffset - start) / index.pieceSize] !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
       else if (bytes.length === zeros.length && block.decodedSha256.equals(zeroBlockSha256)) present.push(bytes.equals(zeros));
       else present.push(sha256(bytes).equals(block.decodedSha256));
     }
@@ -56,11 +62,13 @@ export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: num
 }
 
 /** Hashes every whole piece of the partition and records the wanted ones in `table` (positions from the partition's start). */
-export async function scanPieces(disk: ReadableDisk, partition: { offset: number; size: number }, pieceSize: number, table: PieceTable, hasher: PieceHasher): Promise<void> {
-  const buffer = Buffer.allocUnsafe(SCAN_CHUNK);
+export async function scanPieces(disk: ReadableDisk, partition: { offset: number; size: number }, pieceSize: number, table: PieceTable, hasher: ChunkHasher): Promise<void> {
   const end = partition.size - (partition.size % pieceSize);
-  for (let at = 0; at < end; at += SCAN_CHUNK) {
-    const bytes = await readExactly(disk, buffer, Math.min(SCAN_CHUNK, end - at), partition.offset + at);
-    for (let p = 0; p < bytes.length; p += pieceSize) table.record(hasher.hash(bytes.subarray(p, p + pieceSize)), at + p);
+  const chunkSize = hasher.input.length - (hasher.input.length % pieceSize);
+  for (let at = 0; at < end; at += chunkSize) {
+    const length = Math.min(chunkSize, end - at);
+    await readExactly(disk, hasher.input, length, partition.offset + at);
+    const hashes = hasher.hash(length);
+    for (let p = 0; p < hashes.length; p++) table.record(hashes[p]!, at + p * pieceSize);
   }
 }

@@ -1,3 +1,4 @@
+/// <reference path="../common/webassembly.d.ts" />
 /**
  * Decodes the blocks of one LZ4 frame (https://github.com/lz4/lz4/blob/dev/doc/lz4_Block_format.md)
  * with a WebAssembly decoder (lz4-block.wat) working in a fixed memory: one input slot for the
@@ -31,21 +32,6 @@ const ERRORS: Record<number, string> = {
   [-7]: 'block ends inside a match length',
   [-8]: 'match reaches before the available history',
 };
-
-/** The part of the WebAssembly API used here (the project's TypeScript libs, ES2023 without DOM, lack it). */
-declare namespace WebAssembly {
-  class Module {
-    constructor(bytes: Uint8Array);
-  }
-  class Memory {
-    constructor(descriptor: { initial: number; maximum: number });
-    readonly buffer: ArrayBuffer;
-  }
-  class Instance {
-    constructor(module: Module, imports: Record<string, Record<string, unknown>>);
-    readonly exports: Record<string, unknown>;
-  }
-}
 
 interface DecoderExports {
   decode(src: number, srcEnd: number, base: number, out: number, outEnd: number): number;

@@ -3,7 +3,7 @@ import xxhash from 'xxhash-wasm';
 import { Lz4BlockDecoder, Lz4BlockError } from '../../src/install/lz4-block.js';
 import { LZ4_BLOCK_WASM_BASE64 } from '../../src/install/lz4-block-wasm.js';
 // @ts-expect-error: a plain JavaScript build script, without type declarations
-import { compileLz4BlockWat } from '../../src/install/lz4-block-wasm.build.mjs';
+import { compileWat, WASM_MODULES } from '../../scripts/build-wasm.mjs';
 
 /** A hand-assembled block: token, literals, then a match (offset, length) or the end. */
 const block = (...bytes: number[]): Buffer => Buffer.from(bytes);
@@ -16,7 +16,7 @@ function decode(decoder: Lz4BlockDecoder, src: Buffer, linked = false): string {
 
 describe('Lz4BlockDecoder', () => {
   it('embeds lz4-block.wat as compiled now', async () => {
-    const compiled = (await compileLz4BlockWat()) as Buffer;
+    const compiled = (await compileWat(WASM_MODULES.lz4Block.wat)) as Buffer;
     expect(compiled.toString('base64')).toBe(LZ4_BLOCK_WASM_BASE64);
   });
 
