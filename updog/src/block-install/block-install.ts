@@ -22,7 +22,7 @@ import type { ExpectedTarget } from '../install/verified-download.js';
 import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
 import { findPresentBlocks, readExactly, scanHasher, scanPieces, sha256 } from './local-blocks.js';
-import { PieceTable } from './piece-table.js';
+import { hashWords, PieceTable } from './piece-table.js';
 import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, type BlockPlan, type BlockSource, type FetchRange } from './plan.js';
 
 /** Why the block install is not used for this image; the caller streams the image instead. */
@@ -214,8 +214,9 @@ async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<
   const present = await findPresentBlocks(o.disk, o.partition.offset, index, hasher);
   const missing = index.blocks.flatMap((_, i) => (present[i] === true ? [] : [i]));
   const table = new PieceTable(missing.reduce((n, i) => n + index.pieceStart[i + 1]! - index.pieceStart[i]!, 0));
+  const words = hashWords(index.pieceHashes);
   for (const i of missing) {
-    for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(index.pieceHashes[p]!);
+    for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(words, p);
   }
   if (missing.length > 0) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
   hasher.input.fill(0, 0, index.pieceSize);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { BlockIndex } from '../block-index/format.js';
 import { ChunkHasher } from './chunk-hasher.js';
-import type { PieceTable } from './piece-table.js';
+import { hashWords, type PieceTable } from './piece-table.js';
 
 /** What this module needs of the disk (a `FileHandle` is one). */
 export interface ReadableDisk {
@@ -68,7 +68,7 @@ export async function scanPieces(disk: ReadableDisk, partition: { offset: number
   for (let at = 0; at < end; at += chunkSize) {
     const length = Math.min(chunkSize, end - at);
     await readExactly(disk, hasher.input, length, partition.offset + at);
-    const hashes = hasher.hash(length);
-    for (let p = 0; p < hashes.length; p++) table.record(hashes[p]!, at + p * pieceSize);
+    const hashes = hashWords(hasher.hash(length));
+    for (let p = 0; p < hashes.length / 2; p++) table.record(hashes, p, at + p * pieceSize);
   }
 }

@@ -1,65 +1,82 @@
 /**
  * Where on the host each wanted piece hash was seen: an open-addressing hash table from 64-bit
- * piece hashes to a byte position, in typed arrays (16 bytes a slot, at most half full). A
- * `Map<bigint, number>` would take about 6x the memory for the quarter million pieces of a
- * 1 GiB image, and this is built and probed on every update.
+ * piece hashes to a byte position, in typed arrays (16 bytes a slot, at most half full). Hashes
+ * are read as two 32-bit words straight from the arrays that hold them (`HashWords`): a
+ * `Map<bigint, number>`, or even a BigInt per probe, would allocate for each of the quarter million
+ * pieces of a 1 GiB image, on every update.
  */
-const EMPTY_KEY = 0n;
 const NOT_FOUND = -1;
 
+/** 64-bit hashes as little-endian 32-bit word pairs: hash i is (words[2i], words[2i + 1]). */
+export type HashWords = Uint32Array;
+
+/** The word view of an array of 64-bit hashes (no copy). */
+export function hashWords(hashes: BigUint64Array): HashWords {
+  return new Uint32Array(hashes.buffer, hashes.byteOffset, hashes.length * 2);
+}
+
 export class PieceTable {
-  private readonly keys: BigUint64Array;
+  /** Word pairs; (0, 0) marks an empty slot, so the zero hash is kept apart. */
+  private readonly keys: Uint32Array;
   private readonly positions: Float64Array;
   private readonly mask: number;
-  private readonly maskBig: bigint;
-  /** The zero hash cannot be a key; a piece whose hash is 0 is remembered apart. */
   private zeroKeyPosition: number | undefined;
 
   /** A table that can hold `capacity` distinct hashes. */
   constructor(capacity: number) {
     let slots = 16;
     while (slots < capacity * 2) slots *= 2;
-    this.keys = new BigUint64Array(slots);
+    this.keys = new Uint32Array(slots * 2);
     this.positions = new Float64Array(slots);
     this.mask = slots - 1;
-    this.maskBig = BigInt(this.mask);
   }
 
-  /** Starts looking for `hash` (not found until `record`). Adding a hash twice is harmless. */
-  want(hash: bigint): void {
-    if (hash === EMPTY_KEY) {
+  /** Starts looking for hash i of `words` (not found until `record`). Adding a hash twice is harmless. */
+  want(words: HashWords, i: number): void {
+    const lo = words[2 * i]!;
+    const hi = words[2 * i + 1]!;
+    if (lo === 0 && hi === 0) {
       this.zeroKeyPosition ??= NOT_FOUND;
       return;
     }
-    const slot = this.slotOf(hash);
-    if (this.keys[slot] === EMPTY_KEY) {
-      this.keys[slot] = hash;
+    const slot = this.slotOf(lo, hi);
+    if (this.keys[2 * slot] === 0 && this.keys[2 * slot + 1] === 0) {
+      this.keys[2 * slot] = lo;
+      this.keys[2 * slot + 1] = hi;
       this.positions[slot] = NOT_FOUND;
     }
   }
 
-  /** Records where a wanted hash was seen (the first sighting wins); ignores hashes not wanted. */
-  record(hash: bigint, position: number): void {
-    if (hash === EMPTY_KEY) {
+  /** Records where hash i of `words` was seen (the first sighting wins); ignores hashes not wanted. */
+  record(words: HashWords, i: number, position: number): void {
+    const lo = words[2 * i]!;
+    const hi = words[2 * i + 1]!;
+    if (lo === 0 && hi === 0) {
       if (this.zeroKeyPosition === NOT_FOUND) this.zeroKeyPosition = position;
       return;
     }
-    const slot = this.slotOf(hash);
-    if (this.keys[slot] === hash && this.positions[slot] === NOT_FOUND) this.positions[slot] = position;
+    const slot = this.slotOf(lo, hi);
+    if (this.keys[2 * slot] === lo && this.keys[2 * slot + 1] === hi && this.positions[slot] === NOT_FOUND) this.positions[slot] = position;
   }
 
-  /** Where the hash was seen, or undefined. */
-  find(hash: bigint): number | undefined {
-    if (hash === EMPTY_KEY) return this.zeroKeyPosition === NOT_FOUND ? undefined : this.zeroKeyPosition;
-    const slot = this.slotOf(hash);
-    const position = this.keys[slot] === hash ? this.positions[slot]! : NOT_FOUND;
+  /** Where hash i of `words` was seen, or undefined. */
+  find(words: HashWords, i: number): number | undefined {
+    const lo = words[2 * i]!;
+    const hi = words[2 * i + 1]!;
+    if (lo === 0 && hi === 0) return this.zeroKeyPosition === NOT_FOUND ? undefined : this.zeroKeyPosition;
+    const slot = this.slotOf(lo, hi);
+    const position = this.keys[2 * slot] === lo && this.keys[2 * slot + 1] === hi ? this.positions[slot]! : NOT_FOUND;
     return position === NOT_FOUND ? undefined : position;
   }
 
-  /** The slot holding `hash`, or the empty slot where it would go (linear probing). */
-  private slotOf(hash: bigint): number {
-    let slot = Number(hash & this.maskBig);
-    while (this.keys[slot] !== EMPTY_KEY && this.keys[slot] !== hash) slot = (slot + 1) & this.mask;
-    return slot;
+  /** The slot holding the hash, or the empty slot where it would go (linear probing on the low word). */
+  private slotOf(lo: number, hi: number): number {
+    let slot = lo & this.mask;
+    for (;;) {
+      const klo = this.keys[2 * slot]!;
+      const khi = this.keys[2 * slot + 1]!;
+      if ((klo === lo && khi === hi) || (klo === 0 && khi === 0)) return slot;
+      slot = (slot + 1) & this.mask;
+    }
   }
 }

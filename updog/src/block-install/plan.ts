@@ -4,7 +4,7 @@
  * Pure: the I/O that finds present blocks and pieces is in local-blocks.ts.
  */
 import type { BlockIndex, IndexedBlock } from '../block-index/format.js';
-import type { PieceTable } from './piece-table.js';
+import { hashWords, type HashWords, type PieceTable } from './piece-table.js';
 
 /** A piece position meaning "all zeros": written without reading anything. */
 export const ZERO_PIECE = -2;
@@ -34,6 +34,8 @@ export interface BlockPlan {
  * rest are fetched. `zeroPieceHash` is the hash of a whole piece of zeros.
  */
 export function planBlocks(index: BlockIndex, present: ArrayLike<boolean>, table: PieceTable, zeroPieceHash: bigint): BlockPlan {
+  const words = hashWords(index.pieceHashes);
+  const zero = hashWords(BigUint64Array.of(zeroPieceHash));
   const plan: BlockPlan = {
     sources: new Uint8Array(index.blocks.length),
     piecePositions: new Float64Array(index.pieceHashes.length).fill(NOWHERE),
@@ -45,7 +47,7 @@ export function planBlocks(index: BlockIndex, present: ArrayLike<boolean>, table
     if (present[i] === true) {
       plan.sources[i] = PRESENT;
       plan.presentBytes += block.decodedLength;
-    } else if (locatePieces(index, i, table, zeroPieceHash, plan.piecePositions)) {
+    } else if (locatePieces(index, i, { table, words, zero }, plan.piecePositions)) {
       plan.sources[i] = LOCAL;
       plan.localBytes += block.decodedLength;
     } else {
@@ -57,16 +59,16 @@ export function planBlocks(index: BlockIndex, present: ArrayLike<boolean>, table
 }
 
 /** Fills in where block i's pieces are; false when one is nowhere on the host. */
-function locatePieces(index: BlockIndex, i: number, table: PieceTable, zeroPieceHash: bigint, positions: Float64Array): boolean {
+function locatePieces(index: BlockIndex, i: number, hashes: { table: PieceTable; words: HashWords; zero: HashWords }, positions: Float64Array): boolean {
+  const { table, words, zero } = hashes;
   const lastByte = index.blocks[i]!.decodedLength;
   for (let p = index.pieceStart[i]!, at = 0; p < index.pieceStart[i + 1]!; p++, at += index.pieceSize) {
-    const hash = index.pieceHashes[p]!;
     // a short last piece is not a whole piece of zeros, whatever its bytes
-    if (hash === zeroPieceHash && lastByte - at >= index.pieceSize) {
+    if (words[2 * p] === zero[0] && words[2 * p + 1] === zero[1] && lastByte - at >= index.pieceSize) {
       positions[p] = ZERO_PIECE;
       continue;
     }
-    const position = table.find(hash);
+    const position = table.find(words, p);
     if (position === undefined) return false;
     positions[p] = position;
   }

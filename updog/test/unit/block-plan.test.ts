@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BlockIndex, IndexedBlock } from '../../src/block-index/format.js';
-import { PieceTable } from '../../src/block-install/piece-table.js';
+import { hashWords, PieceTable } from '../../src/block-install/piece-table.js';
 import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, PRESENT, ZERO_PIECE } from '../../src/block-install/plan.js';
 
 const PIECE = 4096;
@@ -30,24 +30,34 @@ function indexOf(hashes: bigint[][], lastLength = 2 * PIECE): BlockIndex {
   };
 }
 
+/** A table of `wanted` hashes that saw `seen` (hash, position) in order; returns where each of `ask` was found. */
+function probe(capacity: number, wanted: bigint[], seen: [bigint, number][], ask: bigint[]): (number | undefined)[] {
+  const table = new PieceTable(capacity);
+  const w = hashWords(BigUint64Array.from(wanted));
+  wanted.forEach((_, i) => table.want(w, i));
+  const s = hashWords(BigUint64Array.from(seen.map(([h]) => h)));
+  seen.forEach(([, position], i) => table.record(s, i, position));
+  const a = hashWords(BigUint64Array.from(ask));
+  return ask.map((_, i) => table.find(a, i));
+}
+
 describe('PieceTable', () => {
   it('finds only wanted hashes, at their first sighting, including the hash 0', () => {
-    const table = new PieceTable(4);
-    for (const h of [1n, 17n, 0n, 2n ** 64n - 1n]) table.want(h);
-    table.record(5n, 0); // not wanted
-    table.record(17n, 8192);
-    table.record(17n, 4096); // later sighting: ignored
-    table.record(0n, 12288);
-    table.record(2n ** 64n - 1n, 0);
-    expect([1n, 17n, 0n, 2n ** 64n - 1n, 5n].map((h) => table.find(h))).toEqual([undefined, 8192, 12288, 0, undefined]);
+    const wanted = [1n, 17n, 0n, 2n ** 64n - 1n, 17n]; // 17 twice: harmless
+    const seen: [bigint, number][] = [
+      [5n, 0], // not wanted
+      [17n, 8192],
+      [17n, 4096], // later sighting: ignored
+      [0n, 12288],
+      [2n ** 64n - 1n, 0],
+      [2n ** 32n + 17n, 999], // same low word as 17, another hash
+    ];
+    expect(probe(4, wanted, seen, [1n, 17n, 0n, 2n ** 64n - 1n, 5n, 2n ** 32n + 17n])).toEqual([undefined, 8192, 12288, 0, undefined, undefined]);
   });
 
   it('keeps hashes apart that collide in their low bits (linear probing)', () => {
-    const table = new PieceTable(3); // 16 slots: keys equal mod 16 share a home slot
-    const keys = [16n, 32n, 48n];
-    keys.forEach((k) => table.want(k));
-    keys.forEach((k, i) => table.record(k, i * PIECE));
-    expect(keys.map((k) => table.find(k))).toEqual([0, PIECE, 2 * PIECE]);
+    // 16 slots: keys equal mod 16 share a home slot
+    expect(probe(3, [16n, 32n, 48n], [[16n, 0], [32n, PIECE], [48n, 2 * PIECE]], [16n, 32n, 48n])).toEqual([0, PIECE, 2 * PIECE]);
   });
 });
 
@@ -55,9 +65,11 @@ describe('planBlocks', () => {
   it('prefers present, then local (all pieces found or zero), else fetch; sums bytes per source', () => {
     const index = indexOf([[1n, 2n], [3n, ZERO], [4n, 5n], [ZERO, ZERO]], PIECE + 10);
     const table = new PieceTable(8);
-    for (const h of index.pieceHashes) table.want(h);
-    table.record(3n, 40960);
-    table.record(4n, 0); // 5n never seen
+    const words = hashWords(index.pieceHashes);
+    for (let p = 0; p < index.pieceHashes.length; p++) table.want(words, p);
+    const seen = hashWords(BigUint64Array.of(3n, 4n));
+    table.record(seen, 0, 40960);
+    table.record(seen, 1, 0); // 5n never seen
     const plan = planBlocks(index, [true, false, false, false], table, ZERO);
     // the last block's second piece is short (10 bytes): not a whole piece of zeros, and not seen
     expect([...plan.sources]).toEqual([PRESENT, LOCAL, FETCH, FETCH]);
