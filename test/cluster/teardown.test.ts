@@ -35,7 +35,7 @@ function processesMentioning(text: string): number[] {
 async function clusterInChild(then: string): Promise<{ child: ChildProcess; workDir: string }> {
   const module = join(repoRoot(), 'dist', 'test', 'cluster', 'cluster.js');
   const script = `import { startCluster } from ${JSON.stringify(module)};\nconst c = await startCluster();\nconsole.log(c.kubeconfigPath);\n${then}`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -57,7 +57,9 @@ async function expectNothingLeft(workDir: string): Promise<void> {
 
 describe('test cluster teardown', () => {
   it('cleans up when the process that started it dies of an uncaught error', async () => {
-    const { child, workDir } = await clusterInChild("setTimeout(() => { throw new Error('test failed hard'); }, 10);");
+    // the child fails only once told to: a timer raced the look at its processes on a loaded machine
+    const { child, workDir } = await clusterInChild("process.stdin.once('data', () => { throw new Error('test failed hard'); });");
+    child.stdin!.write('fail now\n');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(1);
     await expectNothingLeft(workDir);
