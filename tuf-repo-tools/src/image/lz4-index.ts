@@ -3,7 +3,8 @@
  * possible when the file is one frame of independent blocks that all decode to the same size but
  * the last, because each indexed block must decode on its own and sit at a fixed decoded offset.
  */
-import { createReadStream } from 'node:fs';
+import type { ReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { UserError } from '@updog-ts/updog/common';
 import { decodeLz4Blocks, loadPieceHasher, type Lz4FrameInfo } from '@updog-ts/updog/image';
@@ -30,8 +31,10 @@ export async function indexLz4Image(path: string): Promise<BuiltBlockIndex> {
   let frame: Lz4FrameInfo | undefined;
   let blockSize = 0;
   let blocksEnd = 0;
-  const file = createReadStream(path);
+  let file: ReadStream | undefined;
   try {
+    // opened before the walk starts: a stream's open error would be emitted before anyone listens
+    file = (await open(path)).createReadStream();
     for await (const block of decodeLz4Blocks(read.pass(file))) {
       if (block.frame.ordinal > 0 || block.frame.offset > 0) refuse('it holds more than one frame');
       if (!block.frame.independentBlocks) refuse('its blocks are linked (lz4 -BD), so no block decodes without the ones before it');
@@ -50,7 +53,7 @@ export async function indexLz4Image(path: string): Promise<BuiltBlockIndex> {
     }
     throw err;
   } finally {
-    file.destroy(); // a refusal stops the walk before the end of the file
+    file?.destroy(); // a refusal stops the walk before the end of the file
   }
   if (frame === undefined) return refuse('it decodes to no bytes');
   const image = { name: basename(path), ...read.digest() };
