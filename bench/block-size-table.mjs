@@ -29,7 +29,7 @@ import { compressSync } from 'lz4-napi';
 import { deltaFixtures } from './delta-fixtures.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { loadPieceHasher, HEADER_LENGTH, RECORD_LENGTH, PIECE_HASH_LENGTH } = await import(path.join(repoRoot, 'updog/dist/image.js'));
+const { PieceHasher, HEADER_LENGTH, RECORD_LENGTH, PIECE_HASH_LENGTH } = await import(path.join(repoRoot, 'updog/dist/image.js'));
 
 const KIB = 1024;
 const MIB = KIB * KIB;
@@ -169,7 +169,7 @@ async function main() {
   const fixtures = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full' });
   const oldImage = fixtures.images['1.0'];
   const newImage = fixtures.images['1.1'];
-  const hasher = await loadPieceHasher();
+  const hasher = new PieceHasher(PIECE);
   console.error(`block-size table: ${fixtures.version} (${fixtures.source}), images of ${fixtures.imageSize / MIB} MiB`);
   // warm the page cache so the hash rates measure hashing, not the disk
   hashRate(oldImage, 4 * MIB, () => {});

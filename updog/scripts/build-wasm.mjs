@@ -14,7 +14,7 @@ const src = path.join(path.dirname(fileURLToPath(import.meta.url)), '../src');
 /** Each module: its .wat, the generated .ts and the constant that holds its base64. */
 export const WASM_MODULES = {
   lz4Block: { wat: path.join(src, 'install/lz4-block.wat'), ts: path.join(src, 'install/lz4-block-wasm.ts'), constant: 'LZ4_BLOCK_WASM_BASE64' },
-  xxh64: { wat: path.join(src, 'block-install/xxh64.wat'), ts: path.join(src, 'block-install/xxh64-wasm.ts'), constant: 'XXH64_WASM_BASE64' },
+  xxh64: { wat: path.join(src, 'block-index/xxh64.wat'), ts: path.join(src, 'block-index/xxh64-wasm.ts'), constant: 'XXH64_WASM_BASE64' },
 };
 
 /** @returns {Promise<Buffer>} the WebAssembly binary of a .wat file */

@@ -5,4 +5,4 @@
 export { decodeLz4Blocks, decodeLz4Frames, type Lz4Block, type Lz4FrameInfo } from './install/lz4-frame.js';
 export * from './boot/fake-image.js';
 export * from './block-index/format.js';
-export { loadPieceHasher, type PieceHasher } from './block-index/piece-hash.js';
+export { PieceHasher } from './block-index/piece-hash.js';

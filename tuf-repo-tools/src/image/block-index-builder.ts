@@ -5,7 +5,7 @@
  * decoded image), never the blocks themselves.
  */
 import { createHash } from 'node:crypto';
-import { decodeBlockIndex, encodeBlockIndex, type IndexedBlock, type PieceHasher } from '@updog-ts/updog/image';
+import { decodeBlockIndex, encodeBlockIndex, PieceHasher, type IndexedBlock } from '@updog-ts/updog/image';
 
 /** Piece size of the indexes we write: filesystems move data in 4 KiB units. */
 export const PIECE_SIZE = 4096;
@@ -31,7 +31,7 @@ export class BlockIndexBuilder {
   private pieceCount = 0;
   private decodedLength = 0;
 
-  constructor(private readonly hasher: PieceHasher) {}
+  private readonly hasher = new PieceHasher(PIECE_SIZE);
 
   get blockCount(): number {
     return this.blocks.length;
@@ -55,7 +55,7 @@ export class BlockIndexBuilder {
       grown.set(this.pieceHashes.subarray(0, this.pieceCount));
       this.pieceHashes = grown;
     }
-    this.pieceCount += this.hasher.hashPieces(data, PIECE_SIZE, this.pieceHashes, this.pieceCount);
+    this.pieceCount += this.hasher.hashPieces(data, this.pieceHashes, this.pieceCount);
     this.blocks.push({
       compressedOffset: offset,
       compressedLength: word.length + payload.length,

@@ -7,7 +7,7 @@ import type { ReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { UserError } from '@updog-ts/updog/common';
-import { decodeLz4Blocks, loadPieceHasher, type Lz4FrameInfo } from '@updog-ts/updog/image';
+import { decodeLz4Blocks, type Lz4FrameInfo } from '@updog-ts/updog/image';
 import { DigestTap } from '../fs/files.js';
 import { BlockIndexBuilder, PIECE_SIZE, type BuiltBlockIndex } from './block-index-builder.js';
 
@@ -26,7 +26,7 @@ export async function indexLz4Image(path: string): Promise<BuiltBlockIndex> {
   const refuse = (why: string): never => {
     throw new NotIndexableError(`${path} cannot have a block index: ${why}`);
   };
-  const builder = new BlockIndexBuilder(await loadPieceHasher());
+  const builder = new BlockIndexBuilder();
   const read = new DigestTap();
   let frame: Lz4FrameInfo | undefined;
   let blockSize = 0;

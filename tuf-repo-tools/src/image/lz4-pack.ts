@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { compressSync } from 'lz4-napi';
 import xxhash from 'xxhash-wasm';
 import { UserError } from '@updog-ts/updog/common';
-import { loadPieceHasher, MAX_BLOCK_SIZE } from '@updog-ts/updog/image';
+import { MAX_BLOCK_SIZE } from '@updog-ts/updog/image';
 import { DigestTap, tempSibling } from '../fs/files.js';
 import { BlockIndexBuilder, PIECE_SIZE, type BuiltBlockIndex } from './block-index-builder.js';
 
@@ -124,7 +124,7 @@ export interface PackedLz4 {
 export async function packLz4File(rawPath: string, outPath: string, blockSize = DEFAULT_BLOCK_SIZE): Promise<PackedLz4> {
   checkBlockSize(blockSize);
   await mkdir(dirname(outPath), { recursive: true });
-  const builder = new BlockIndexBuilder(await loadPieceHasher());
+  const builder = new BlockIndexBuilder();
   const written = new DigestTap();
   const tmp = tempSibling(outPath);
   try {

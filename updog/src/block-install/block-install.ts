@@ -219,8 +219,7 @@ async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<
     for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(words, p);
   }
   if (missing.length > 0) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
-  hasher.input.fill(0, 0, index.pieceSize);
-  return planBlocks(index, present, table, hasher.hash(index.pieceSize)[0]!);
+  return planBlocks(index, present, table, hasher.hash(Buffer.alloc(index.pieceSize)));
 }
 
 function blocksFrom(plan: BlockPlan, source: BlockSource): number[] {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BlockIndex } from '../block-index/format.js';
-import { ChunkHasher } from './chunk-hasher.js';
+import { PieceHasher } from '../block-index/piece-hash.js';
 import { hashWords, type PieceTable } from './piece-table.js';
 
 /** What this module needs of the disk (a `FileHandle` is one). */
@@ -30,8 +30,8 @@ export async function readExactly(disk: ReadableDisk, into: Buffer, length: numb
 }
 
 /** A hasher whose chunks hold whole blocks of the index and are at least SCAN_CHUNK bytes. */
-export function scanHasher(index: BlockIndex): ChunkHasher {
-  return new ChunkHasher(Math.max(SCAN_CHUNK, index.blockSize), index.pieceSize);
+export function scanHasher(index: BlockIndex): PieceHasher {
+  return new PieceHasher(index.pieceSize, Math.max(SCAN_CHUNK, index.blockSize));
 }
 
 /**
@@ -40,7 +40,7 @@ export function scanHasher(index: BlockIndex): ChunkHasher {
  * whole (sha256) only when its first piece matches, and a block of zeros (free space in a file
  * system image) is compared, not hashed.
  */
-export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: ChunkHasher): Promise<boolean[]> {
+export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: PieceHasher): Promise<boolean[]> {
   const blocksPerChunk = Math.floor(hasher.input.length / index.blockSize);
   const zeros = Buffer.alloc(index.blockSize);
   const zeroBlockSha256 = sha256(zeros);
@@ -49,7 +49,7 @@ export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: num
     const last = Math.min(index.blocks.length, first + blocksPerChunk) - 1;
     const start = index.blocks[first]!.decodedOffset;
     const chunk = await readExactly(disk, hasher.input, index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength - start, partitionOffset + start);
-    const pieceHashes = hasher.hash(chunk.length);
+    const pieceHashes = hasher.hashInput(chunk.length);
     for (let i = first; i <= last; i++) {
       const block = index.blocks[i]!;
       const bytes = chunk.subarray(block.decodedOffset - start, block.decodedOffset - start + block.decodedLength);
@@ -62,13 +62,13 @@ export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: num
 }
 
 /** Hashes every whole piece of the partition and records the wanted ones in `table` (positions from the partition's start). */
-export async function scanPieces(disk: ReadableDisk, partition: { offset: number; size: number }, pieceSize: number, table: PieceTable, hasher: ChunkHasher): Promise<void> {
+export async function scanPieces(disk: ReadableDisk, partition: { offset: number; size: number }, pieceSize: number, table: PieceTable, hasher: PieceHasher): Promise<void> {
   const end = partition.size - (partition.size % pieceSize);
   const chunkSize = hasher.input.length - (hasher.input.length % pieceSize);
   for (let at = 0; at < end; at += chunkSize) {
     const length = Math.min(chunkSize, end - at);
     await readExactly(disk, hasher.input, length, partition.offset + at);
-    const hashes = hashWords(hasher.hash(length));
+    const hashes = hashWords(hasher.hashInput(length));
     for (let p = 0; p < hashes.length / 2; p++) table.record(hashes, p, at + p * pieceSize);
   }
 }

@@ -13,7 +13,7 @@ import type { PartitionExtent } from './partition-writer.js';
 import type { ProgressListener } from './progress.js';
 import { youngGarbageCollector } from './young-gc.js';
 import { DownloadVerificationError, downloadTarget, verifyTargetBytes, type ExpectedTarget } from './verified-download.js';
-import { keepWebAssemblyUnoptimized } from './wasm-tiering.js';
+import { keepWebAssemblyUnoptimized } from '../common/wasm-tiering.js';
 
 // At load, before any HTTP request creates undici's llhttp module (see wasm-tiering.ts).
 keepWebAssemblyUnoptimized();

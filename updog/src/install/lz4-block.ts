@@ -11,7 +11,7 @@
  * frees only on full garbage collections (install peak RSS 133-148 MiB with 4 MiB blocks).
  */
 import { LZ4_BLOCK_WASM_BASE64 } from './lz4-block-wasm.js';
-import { compileOptimizable } from './wasm-tiering.js';
+import { compileOptimizable } from '../common/wasm-tiering.js';
 
 export class Lz4BlockError extends Error {}
 

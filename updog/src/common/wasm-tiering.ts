@@ -13,6 +13,9 @@
  */
 import v8 from 'node:v8';
 
+/** Whether this process keeps new modules unoptimized (the install pipeline is loaded). */
+let unoptimizedByDefault = false;
+
 // --liftoff-only turns the tier-up flags off with it; turning it off does not turn them back on
 function optimizable(): void {
   for (const flag of ['--no-liftoff-only', '--wasm-tier-up', '--wasm-dynamic-tiering']) v8.setFlagsFromString(flag);
@@ -20,15 +23,20 @@ function optimizable(): void {
 
 /** From now on, WebAssembly modules this process creates are never optimized (llhttp's included). */
 export function keepWebAssemblyUnoptimized(): void {
+  unoptimizedByDefault = true;
   v8.setFlagsFromString('--liftoff-only');
 }
 
-/** Runs `compile` (which creates a module) with optimization allowed for that module. */
+/**
+ * Runs `compile` (which creates a module) with optimization allowed for that module. A process
+ * that never asked to keep modules unoptimized (tuf-repo-tools packing images) is left as it was.
+ */
 export function compileOptimizable<T>(compile: () => T): T {
+  if (!unoptimizedByDefault) return compile();
   optimizable();
   try {
     return compile();
   } finally {
-    keepWebAssemblyUnoptimized();
+    v8.setFlagsFromString('--liftoff-only');
   }
 }
