@@ -9,16 +9,15 @@
  * fetched block that does not match the index, or nearly everything to fetch anyway) it throws
  * BlockInstallUnavailable before or instead of finishing, and the caller streams the whole image.
  */
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { decodeBlockIndex, BlockIndexError, type BlockIndex } from '../block-index/format.js';
 import type { Logger } from '../common/log.js';
-import { DownloadCancelledError, downloadBytes, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
+import { DownloadCancelledError, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
 import { Lz4BlockDecoder } from '../install/lz4-block.js';
 import { PartitionOverflowError, type PartitionExtent } from '../install/partition-writer.js';
 import { youngGarbageCollector } from '../install/young-gc.js';
 import type { ProgressListener } from '../install/progress.js';
-import type { ExpectedTarget } from '../install/verified-download.js';
+import { DownloadVerificationError, downloadTarget, targetDownloadSpec, verifyTargetBytes, type ExpectedTarget } from '../install/verified-download.js';
 import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
 import { findPresentBlocks, readExactly, scanHasher, scanPieces, sha256 } from './local-blocks.js';
@@ -154,7 +153,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
         const out = writer('fetched');
         for (let range = ranges.shift(); range !== undefined; range = ranges.shift()) {
           throwIfCancelled();
-          const body = countBytes(downloadRange({ url: o.source.url, name: o.source.name, maxLength: o.source.length, allowedBy: 'the signed metadata allow' }, download, range.start, range.end), (n) => {
+          const body = countBytes(downloadRange(targetDownloadSpec(o.source), download, range.start, range.end), (n) => {
             counters.downloaded += n;
             releaseChunks(n);
             progress();
@@ -189,17 +188,17 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
 
 /** Downloads the index (bounded by its signed length) and checks it against its signed hash and its image. */
 async function loadIndex(o: BlockInstallOptions): Promise<BlockIndex> {
-  let bytes: Buffer;
+  const chunks: Buffer[] = [];
   try {
-    bytes = await downloadBytes({ url: o.index.url, name: o.index.name, maxLength: o.index.length, allowedBy: 'the signed metadata allow' }, o.download);
+    for await (const chunk of verifyTargetBytes(downloadTarget(o.index, o.download), o.index)) chunks.push(chunk);
   } catch (err) {
     if (err instanceof DownloadCancelledError) throw err;
+    if (err instanceof DownloadVerificationError) {
+      throw new BlockInstallUnavailable(`its block index ${o.index.name} does not match the signed metadata (${err.message})`, { cause: err });
+    }
     throw new BlockInstallUnavailable(`its block index could not be downloaded: ${(err as Error).message}`, { cause: err });
   }
-  const actual = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.length !== o.index.length || actual !== o.index.sha256) {
-    throw new BlockInstallUnavailable(`its block index ${o.index.name} does not match the signed metadata (${bytes.length} bytes, sha256 ${actual})`);
-  }
+  const bytes = Buffer.concat(chunks);
   try {
     return decodeBlockIndex(bytes, o.source);
   } catch (err) {

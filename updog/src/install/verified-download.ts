@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { UserError } from '../common/errors.js';
-import { boundedDownload, type DownloadContext } from '../net/bounded-download.js';
+import { boundedDownload, type DownloadContext, type DownloadSpec } from '../net/bounded-download.js';
 
 /** What the signed targets metadata says about a target. */
 export interface ExpectedTarget {
@@ -50,7 +50,12 @@ export async function* verifyTargetBytes(
   }
 }
 
+/** How to download a target: never more than its signed length. */
+export function targetDownloadSpec(source: ExpectedTarget & { url: string }): DownloadSpec {
+  return { url: source.url, name: source.name, maxLength: source.length, allowedBy: 'the signed metadata allow' };
+}
+
 /** The target's bytes from the repository, bounded by its signed length and the download limits. */
 export function downloadTarget(source: ExpectedTarget & { url: string }, ctx: DownloadContext): AsyncGenerator<Buffer, void, undefined> {
-  return boundedDownload({ url: source.url, name: source.name, maxLength: source.length, allowedBy: 'the signed metadata allow' }, ctx);
+  return boundedDownload(targetDownloadSpec(source), ctx);
 }
