@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { compressSync } from 'lz4-napi';
 import xxhash from 'xxhash-wasm';
 import { UserError } from '@updog-ts/updog/common';
-import { MAX_BLOCK_SIZE } from '@updog-ts/updog/image';
+import { LZ4_FRAME_MAGIC, LZ4_UNCOMPRESSED_BIT, MAX_BLOCK_SIZE } from '@updog-ts/updog/image';
 import { DigestTap, tempSibling } from '../fs/files.js';
 import { BlockIndexBuilder, PIECE_SIZE, type BuiltBlockIndex } from './block-index-builder.js';
 
@@ -26,10 +26,8 @@ export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 /** The smallest block maximum an LZ4 frame can declare. */
 export const MIN_BLOCK_SIZE = 64 * 1024;
 
-const FRAME_MAGIC = 0x184d2204;
 /** FLG: version 01, independent blocks, no block checksums, no content size, content checksum. */
 const FLG = 0b0110_0100;
-const UNCOMPRESSED_BIT = 0x80000000;
 
 /** Refuses a block size that is not a whole number of pieces from 64 KiB to 4 MiB. */
 export function checkBlockSize(blockSize: number): void {
@@ -68,7 +66,7 @@ export async function* encodeLz4Frame(
   const content = create32(0);
   const descriptor = Buffer.from([FLG, blockMaxCode(blockSize) << 4]);
   const header = Buffer.alloc(7);
-  header.writeUInt32LE(FRAME_MAGIC, 0);
+  header.writeUInt32LE(LZ4_FRAME_MAGIC, 0);
   descriptor.copy(header, 4);
   header[6] = (h32Raw(descriptor, 0) >>> 8) & 0xff;
   yield header;
@@ -81,7 +79,7 @@ export async function* encodeLz4Frame(
     const stored = compressed.length >= data.length;
     const payload = stored ? data : compressed;
     const framed = Buffer.allocUnsafe(4 + payload.length);
-    const sizeWord = stored ? (data.length | UNCOMPRESSED_BIT) >>> 0 : compressed.length;
+    const sizeWord = stored ? (data.length | LZ4_UNCOMPRESSED_BIT) >>> 0 : compressed.length;
     framed.writeUInt32LE(sizeWord, 0);
     payload.copy(framed, 4);
     onBlock(offset, sizeWord, framed.subarray(4), data);

@@ -4,7 +4,7 @@
  */
 import { open } from 'node:fs/promises';
 import { UserError } from '@updog-ts/updog/common';
-import type { ImagePart } from '@updog-ts/updog/image';
+import { LZ4_FRAME_MAGIC, type ImagePart } from '@updog-ts/updog/image';
 import { packLz4File, type PackedLz4 } from './lz4-pack.js';
 
 export const IMAGE_SUFFIX: Record<ImagePart, string> = {
@@ -30,7 +30,6 @@ export function imageTargetName(parts: ImageNameParts, part: ImagePart): string 
   return `${fields.join('-')}-${IMAGE_SUFFIX[part]}`;
 }
 
-const LZ4_FRAME_MAGIC = Buffer.from([0x04, 0x22, 0x4d, 0x18]);
 
 /** Whether the file already is an LZ4 frame (so `release` can take packed or raw images). */
 export async function isLz4Frame(path: string): Promise<boolean> {
@@ -38,7 +37,7 @@ export async function isLz4Frame(path: string): Promise<boolean> {
   try {
     const head = Buffer.alloc(4);
     const { bytesRead } = await fh.read(head, 0, 4, 0);
-    return bytesRead === 4 && head.equals(LZ4_FRAME_MAGIC);
+    return bytesRead === 4 && head.readUInt32LE(0) === LZ4_FRAME_MAGIC;
   } finally {
     await fh.close();
   }

@@ -7,12 +7,12 @@
 import { UserError } from '../common/errors.js';
 import type { IndexedBlock } from '../block-index/format.js';
 import { Lz4BlockDecoder, Lz4BlockError } from '../install/lz4-block.js';
+import { LZ4_UNCOMPRESSED_BIT } from '../install/lz4-frame.js';
 import { sha256 } from './local-blocks.js';
 import type { FetchRange } from './plan.js';
 
 export class BlockVerificationError extends UserError {}
 
-const UNCOMPRESSED_BIT = 0x80000000;
 const SIZE_WORD = 4;
 
 /** Splits the bytes of a fetched range into its blocks' compressed bytes (each a fresh buffer of exactly its length). */
@@ -53,12 +53,12 @@ export function decodeFetchedBlock(decoder: Lz4BlockDecoder, index: number, bloc
   };
   if (!sha256(compressed).equals(block.compressedSha256)) fail('does not match the signed block index (sha256 of the fetched bytes differs)');
   const word = compressed.readUInt32LE(0);
-  const size = (word & ~UNCOMPRESSED_BIT) >>> 0;
+  const size = (word & ~LZ4_UNCOMPRESSED_BIT) >>> 0;
   if (size !== compressed.length - SIZE_WORD || size > decoder.input.length) fail(`has a size word of ${size} bytes`);
   compressed.copy(decoder.input, 0, SIZE_WORD);
   let decoded: Buffer;
   try {
-    decoded = (word & UNCOMPRESSED_BIT) !== 0 ? decoder.store(size, false) : decoder.decode(size, false);
+    decoded = (word & LZ4_UNCOMPRESSED_BIT) !== 0 ? decoder.store(size, false) : decoder.decode(size, false);
   } catch (err) {
     if (!(err instanceof Lz4BlockError)) throw err;
     return fail(`does not decode as an independent LZ4 block (${err.message})`);

@@ -22,7 +22,8 @@ export const LZ4_FRAME_MAGIC = 0x184d2204;
 const LEGACY_MAGIC = 0x184c2102;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
-const UNCOMPRESSED_BIT = 0x80000000;
+/** In a block's size word: the block is stored uncompressed. */
+export const LZ4_UNCOMPRESSED_BIT = 0x80000000;
 /**
  * Output ring size. A yielded block stays intact until the consumer asks for the
  * `OUTPUT_BUFFERS`-th next block: enough for `PartitionWriter`, which keeps one write in flight
@@ -194,8 +195,8 @@ async function* decodeBlocks(frame: Lz4FrameInfo, reader: FrameReader, hasher: H
     const offset = reader.offset;
     const word = (await reader.take(4, 'block header')).readUInt32LE(0);
     if (word === 0) break; // EndMark
-    const size = (word & ~UNCOMPRESSED_BIT) >>> 0;
-    const stored = (word & UNCOMPRESSED_BIT) !== 0;
+    const size = (word & ~LZ4_UNCOMPRESSED_BIT) >>> 0;
+    const stored = (word & LZ4_UNCOMPRESSED_BIT) !== 0;
     if (size > frame.blockMaxSize) reader.fail(`block of ${size} bytes exceeds the frame's maximum ${frame.blockMaxSize}`);
     await reader.takeInto(decoder.input, 0, size, 'block');
     if (frame.blockChecksum) {
