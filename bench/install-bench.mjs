@@ -70,11 +70,11 @@ function writeSampleImage(file, size) {
 /** The updog side: the same library the `update` command uses, in its own process. */
 const UPDOG_DRIVER = `
 import { open } from 'node:fs/promises';
-import { Agent } from 'undici';
+import { createDispatcher } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/tuf/dispatcher.js'))};
 import { installImage } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/install/install-image.js'))};
 import { DEFAULT_DOWNLOAD_LIMITS } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/net/download-limits.js'))};
 const [url, name, length, sha256, disk, offset, size] = process.argv.slice(1);
-const dispatcher = new Agent({ bodyTimeout: 30000, headersTimeout: 30000 });
+const dispatcher = createDispatcher(); // the production one: what \`updog update\` loads and sets
 const fh = await open(disk, 'r+');
 const r = await installImage({ image: 'root', source: { url, name, length: Number(length), sha256 }, download: { dispatcher, limits: DEFAULT_DOWNLOAD_LIMITS }, disk: fh,
   partition: { offset: Number(offset), size: Number(size), label: 'bench' } });

@@ -8,7 +8,8 @@
  * With a bandwidth cap set, every body byte passes the process's token bucket (bandwidth.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './http-client.js';
 import { UserError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { processBandwidth } from './bandwidth.js';
@@ -161,8 +162,7 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, range:
   let response: Dispatcher.ResponseData;
   try {
     for (let redirects = 0; ; redirects++) {
-      response = await request(url, {
-        dispatcher: ctx.dispatcher,
+      response = await request(ctx.dispatcher, url, {
         method: 'GET',
         signal,
         headers: { 'accept-encoding': 'identity', ...(rangeHeader === undefined ? {} : { range: rangeHeader }) },

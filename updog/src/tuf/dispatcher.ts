@@ -1,4 +1,5 @@
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { EnvHttpProxyAgent } from '../net/http-client.js';
 import { DEFAULT_DOWNLOAD_LIMITS } from '../net/download-limits.js';
 
 export interface NetworkSettings {
