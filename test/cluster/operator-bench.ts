@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, IN_FLIGHT_STATES, Informer, NODE_UPDATE, NodeAgent, type NodeUpdate, nodeUpdateStore, type NodeUpdateStore, projectNodeUpdate, UPDATE_POLICY, type UpdatePolicy, VERSION } from '@updog-ts/update-operator';
+import { GROUP, IN_FLIGHT_STATES, Informer, KubeClient, NODE_UPDATE, NodeAgent, type NodeUpdate, nodeUpdateStore, type NodeUpdateStore, projectNodeUpdate, UPDATE_POLICY, type UpdatePolicy, VERSION } from '@updog-ts/update-operator';
 import { createLogger } from '@updog-ts/updog/common';
 import { BenchHost } from './bench-host.js';
 import type { TestCluster } from './cluster.js';
@@ -142,6 +142,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
   const log = opts.log ?? (() => {});
   const heartbeatMs = opts.heartbeatMs ?? 30_000;
   const kc: KubeConfig = cluster.kc;
+  const client = new KubeClient(kc);
   const core = kc.makeApiClient(CoreV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
@@ -202,7 +203,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
       }, renewMs);
     }
     await inBatches(names, 50, async (name) => {
-      const agent = new NodeAgent({ api: hosts.get(name)!, store: countingStore(nodeUpdateStore(kc, name), agentCounts), logger: silent, heartbeatMs, refreshMs: 300_000 });
+      const agent = new NodeAgent({ api: hosts.get(name)!, store: countingStore(nodeUpdateStore(client, name), agentCounts), logger: silent, heartbeatMs, refreshMs: 300_000 });
       agents.push(agent);
       await agent.start();
     });
@@ -210,7 +211,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
     // ---- in-flight monitor: every NodeUpdate change, through a watch
     const monitor = { maxInFlight: 0, samples: 0 };
     const mine = new Set(names);
-    const watchNus = new Informer<NodeUpdate>(kc, {
+    const watchNus = new Informer<NodeUpdate>(client, {
       path: `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`,
       project: projectNodeUpdate,
       handlers: {

@@ -23,7 +23,7 @@ import type { FleetMember } from './fleet.js';
 import { repoRoot } from './repo-root.js';
 import { DEFAULT_ARCH, DEFAULT_VARIANT } from './sim-host.js';
 import { waitFor } from './wait.js';
-import { AGENT_SA, CONTROLLER_NODE_OPTIONS, crds, DEFAULT_MANIFEST_OPTIONS, namespaceObject, NodeAgent, nodeUpdateStore, operatorObjects } from '@updog-ts/update-operator';
+import { AGENT_SA, CONTROLLER_NODE_OPTIONS, crds, DEFAULT_MANIFEST_OPTIONS, KubeClient, namespaceObject, NodeAgent, nodeUpdateStore, operatorObjects } from '@updog-ts/update-operator';
 
 /** The agents' service account, as the DaemonSet runs them (update-operator/src/deploy/manifests.ts). */
 export const AGENT_SERVICE_ACCOUNT = { namespace: DEFAULT_MANIFEST_OPTIONS.namespace, name: AGENT_SA };
@@ -157,7 +157,7 @@ export async function startNodeStack(cluster: TestCluster, member: FleetMember, 
     writeFileSync(kubeconfig, agentKc.exportConfig(), { mode: 0o600 });
     const args = ['agent', '--node-name', name, '--socket', socketPath, '--kubeconfig', kubeconfig];
     args.push('--heartbeat-seconds', String(heartbeatMs / 1000), '--refresh-seconds', String(refreshMs / 1000), '--log-level', logLevel);
-    const child = spawn(process.execPath, [join(repoRoot(), 'update-operator', 'dist', 'cli', 'update-operator.js'), ...args], {
+    const child = spawn(process.execPath, [join(repoRoot(), 'update-operator', 'dist', 'bundle', 'update-operator.js'), ...args], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     stopAgent = async () => {
@@ -169,7 +169,7 @@ export async function startNodeStack(cluster: TestCluster, member: FleetMember, 
   } else {
     const agent = new NodeAgent({
       api,
-      store: nodeUpdateStore(agentKc, name),
+      store: nodeUpdateStore(new KubeClient(agentKc), name),
       logger: createLogger('agent', logLevel).child({ node: name }),
       heartbeatMs,
       refreshMs,
@@ -213,7 +213,7 @@ export interface ControllerProcessOptions {
 
 /** Starts a controller replica (the real bin, child process) with a 1 s tick and short lease times. */
 export function startControllerProcess(opts: ControllerProcessOptions): ControllerProcess {
-  const bin = join(repoRoot(), 'update-operator', 'dist', 'cli', 'update-operator.js');
+  const bin = join(repoRoot(), 'update-operator', 'dist', 'bundle', 'update-operator.js');
   const args = [bin, '--log-level', 'info', 'controller', '--kubeconfig', opts.kubeconfigPath, '--namespace', opts.namespace, '--identity', opts.identity, ...[opts.policy].flat().flatMap((p) => ['--policy', p]),
     '--metrics-address', '127.0.0.1:0', '--tick', String(opts.tickSeconds ?? 1), '--lease-duration', '4', '--renew-deadline', '3', '--retry-period', '1'];
   // the Deployment's heap limits, so tests and the benchmark measure what runs in a cluster

@@ -9,6 +9,7 @@ import { startSimulatedFleet, type SimulatedFleet } from '../../test/cluster/fle
 import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { nodeUpdateStore } from '../src/agent/node-update-store.js';
+import { KubeClient } from '../src/common/kube-client.js';
 import { Kube } from '../src/controller/kube.js';
 import { AGENT_SA, DEFAULT_MANIFEST_OPTIONS, operatorObjects } from '../src/deploy/manifests.js';
 import { GROUP, NODE_UPDATE, VERSION, type NodeUpdate } from '../src/model/api.js';
@@ -51,20 +52,20 @@ describe('agent admission policy', () => {
   });
 
   it('lets an agent write its own node status only', async () => {
-    const kube = new Kube(cluster.kc);
+    const kube = new Kube(new KubeClient(cluster.kc));
     const core = cluster.kc.makeApiClient(CoreV1Api);
     for (const name of ['vap-a', 'vap-b']) await kube.createNodeUpdate({ name, uid: (await core.readNode({ name })).metadata?.uid ?? '' });
     const token = await cluster.createNodeServiceAccountToken('vap-a', { namespace: NAMESPACE, serviceAccount: AGENT_SA });
     const agentKc = cluster.kubeConfigForToken(token);
-    const own = nodeUpdateStore(agentKc, 'vap-a');
-    const other = nodeUpdateStore(agentKc, 'vap-b');
+    const own = nodeUpdateStore(new KubeClient(agentKc), 'vap-a');
+    const other = nodeUpdateStore(new KubeClient(agentKc), 'vap-b');
 
     const writeOther = async () => {
       try {
         await other.patchStatus({ currentVersion: '6.6.6' });
         return undefined;
       } catch (err) {
-        return err as { code: number; body: string };
+        return err as { code: number; message: string };
       }
     };
     // the policy takes effect a moment after it is created (a probe may get through before)
@@ -72,7 +73,7 @@ describe('agent admission policy', () => {
     await kube.patchNodeUpdateStatus('vap-b', { currentVersion: null });
     const rejection = await writeOther();
     expect(rejection?.code).toBe(403);
-    expect(String(rejection?.body)).toContain("the update-operator agent may only write the status of its own node's NodeUpdate (token node: vap-a, object: vap-b)");
+    expect(rejection?.message).toContain("the update-operator agent may only write the status of its own node's NodeUpdate (token node: vap-a, object: vap-b)");
 
     await own.patchStatus({ currentVersion: '1.0.0', hostState: 'Idle' });
     expect((await own.get())?.status).toMatchObject({ currentVersion: '1.0.0', hostState: 'Idle' });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { distBin, runBin } from '../../updog/test/helpers/run-bin.js';
 
-const BIN = distBin('update-operator/dist/cli/update-operator.js');
+const BIN = distBin('update-operator/dist/bundle/update-operator.js');
 
 describe('update-operator agent (command line)', () => {
   it('needs its node name', async () => {

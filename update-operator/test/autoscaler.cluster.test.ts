@@ -82,3 +82,58 @@ describe('autoscaler hold annotations', () => {
     }
   });
 });
+
+describe('a pod annotated do-not-disrupt', () => {
+  const fixture = useRolloutFixture(cluster, { id: 'dndpod', nodes: 2 });
+
+  it('keeps its node back (drain stopped before any eviction, node uncordoned, Idle) until the annotation goes', { timeout: 300_000 }, async () => {
+    const f = fixture();
+    const [held, free] = f.names as [string, string];
+    const pod = { namespace: f.namespace, name: 'keep-me' };
+    await core.createNamespacedPod({
+      namespace: pod.namespace,
+      body: { metadata: { name: pod.name, annotations: { [KARPENTER]: 'true' } }, spec: { nodeName: held, containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+    });
+    const uid = (await core.readNamespacedPod(pod)).metadata?.uid;
+    await f.setPolicy({ paused: true, maxUnavailable: 2, healthGate: { soakSeconds: 1 } });
+    const controller = f.startController('dndpod-a');
+    await f.awaitAgentReports();
+    const hold = `pod ${pod.namespace}/${pod.name} annotated ${KARPENTER}="true"`;
+    const events = async () => (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.kind=NodeUpdate,involvedObject.name=${held}` })).items;
+    try {
+      await f.patchPolicy({ paused: false });
+      await waitFor(async () => (await f.nodeUpdates()).find((nu) => nu.metadata.name === free)?.status?.currentVersion === NEW, { what: `${free} updated`, timeoutMs: 120_000 });
+      const heldNu = await waitFor(
+        async () => (await f.nodeUpdates()).find((nu) => nu.metadata.name === held && nu.status?.state === 'Idle' && nu.status.conditions?.some((c) => c.type === 'DisruptionHold')),
+        { what: `${held} back to Idle with its hold`, timeoutMs: 120_000 },
+      );
+      expect(heldNu.status?.currentVersion).toBe(OLD);
+      expect(heldNu.status?.conditions?.find((c) => c.type === 'DisruptionHold')).toMatchObject({ status: 'True', reason: 'PodDoNotDisrupt', message: `skipped: ${hold}` });
+      expect(heldNu.spec).toEqual({ desiredState: 'Idle' });
+      // nothing was evicted, the node takes pods again, and it never rebooted
+      expect((await core.readNamespacedPod(pod)).metadata).toMatchObject({ uid });
+      expect((await core.readNamespacedPod(pod)).metadata?.deletionTimestamp).toBeUndefined();
+      const node = await waitFor(async () => ((await core.readNode({ name: held })).spec?.unschedulable ? undefined : core.readNode({ name: held })), { what: `${held} uncordoned` });
+      expect(Object.keys(node.metadata?.annotations ?? {}).filter((k) => k.startsWith('updates.updog.dev/'))).toEqual([]);
+      expect(f.hosts[0]?.rebootRequests).toBe(0);
+      const holdEvent = await waitFor(async () => (await events()).find((e) => e.reason === 'DisruptionHold'), { what: 'the DisruptionHold Event' });
+      expect(holdEvent.message).toBe(`drain stopped before evicting anything; skipped until the annotation is removed: ${hold}`);
+      // still held a while later (re-checked, not re-admitted)
+      await new Promise((r) => setTimeout(r, 3000));
+      expect((await f.nodeUpdates()).find((nu) => nu.metadata.name === held)?.status?.state).toBe('Idle');
+
+      // the annotation goes: the node is updated and the pod evicted
+      await core.patchNamespacedPod({ ...pod, body: { metadata: { annotations: { [KARPENTER]: null } } } }, MERGE_PATCH);
+      await waitFor(async () => (await f.nodeUpdates()).every((nu) => nu.status?.state === 'Idle' && nu.status.currentVersion === NEW), { what: 'both nodes on the new version', timeoutMs: 150_000 });
+      await waitFor(async () => (await core.readNamespacedPod(pod).then((p) => p.metadata?.uid !== uid || p.metadata?.deletionTimestamp !== undefined, () => true)) || undefined, { what: 'the pod evicted' });
+      const reasons = await waitFor(async () => {
+        const seen = (await events()).map((e) => e.reason);
+        return seen.includes('Updated') ? seen : undefined;
+      }, { what: `the Updated Event of ${held}` });
+      expect(reasons).toEqual(expect.arrayContaining(['DisruptionHold', 'DisruptionHoldReleased', 'Updated']));
+      expect((await f.nodeUpdates()).every((nu) => !nu.status?.conditions?.some((c) => c.type === 'DisruptionHold'))).toBe(true);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${controller.log().split('\n').slice(-10).join('\n')}`);
+    }
+  });
+});

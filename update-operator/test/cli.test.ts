@@ -2,10 +2,10 @@
 import { loadAllYaml } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { distBin, runBin } from '../../updog/test/helpers/run-bin.js';
-import { installYaml } from '../src/cli/manifests.js';
+import { installYaml } from '../src/deploy/render.js';
 import { DEFAULT_MANIFEST_OPTIONS } from '../src/deploy/manifests.js';
 
-const BIN = distBin('update-operator/dist/cli/update-operator.js');
+const BIN = distBin('update-operator/dist/bundle/update-operator.js');
 
 describe('update-operator controller', () => {
   it('refuses a renew deadline not shorter than the lease', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyEviction, pdbFromStatus, planPod, type EvictionOutcome, type PodRef } from '../src/controller/drain-plan.js';
+import { classifyEviction, pdbFromStatus, planPod, podDisruptionHold, type EvictionOutcome, type PodRef } from '../src/controller/drain-plan.js';
 import { drainNode, type DrainDeps } from '../src/controller/drain.js';
 
 const pod = (name: string, extra: Partial<PodRef> = {}): PodRef => ({ namespace: 'default', name, uid: `uid-${name}`, ownerKinds: ['ReplicaSet'], annotations: {}, deleting: false, ...extra });
@@ -11,6 +11,17 @@ describe('planPod (drain filters)', () => {
     expect(planPod(pod('going', { deleting: true })).action).toBe('wait');
     expect(planPod(pod('web')).action).toBe('evict');
     expect(planPod(pod('bare', { ownerKinds: [] })).action).toBe('evict');
+  });
+});
+
+describe('podDisruptionHold', () => {
+  const dnd = { 'karpenter.sh/do-not-disrupt': 'true' };
+  it('names the first pod the drain would evict that asks not to be disrupted', () => {
+    expect(podDisruptionHold([pod('web'), pod('batch', { namespace: 'jobs', annotations: dnd }), pod('other', { annotations: dnd })])).toBe('pod jobs/batch annotated karpenter.sh/do-not-disrupt="true"');
+  });
+  it('ignores pods the drain leaves alone or only waits for, and other values', () => {
+    expect(podDisruptionHold([pod('ds', { ownerKinds: ['DaemonSet'], annotations: dnd }), pod('going', { deleting: true, annotations: dnd }), pod('web', { annotations: { 'karpenter.sh/do-not-disrupt': 'false' } })])).toBeUndefined();
+    expect(podDisruptionHold([])).toBeUndefined();
   });
 });
 

@@ -5,15 +5,17 @@ import { useTestCluster } from '../../test/cluster/vitest-cluster.js';
 import { waitFor } from '../../test/cluster/wait.js';
 import { createLogger } from '@updog-ts/updog/common';
 import { LeaderElector } from '../src/controller/leader-election.js';
+import { KubeClient } from '../src/common/kube-client.js';
 
 const cluster = useTestCluster();
 const NAMESPACE = 'uo-leader-election';
 const api = cluster.kc.makeApiClient(CoordinationV1Api);
+const client = new KubeClient(cluster.kc);
 const log = createLogger('leader-election-test', 'silent');
 
 function candidate(identity: string, lease: string, leaseDurationMs = 3000) {
   const events: string[] = [];
-  const elector = new LeaderElector(api, { namespace: NAMESPACE, name: lease, identity, leaseDurationMs, renewDeadlineMs: leaseDurationMs - 1000, retryPeriodMs: 250 }, log);
+  const elector = new LeaderElector(client, { namespace: NAMESPACE, name: lease, identity, leaseDurationMs, renewDeadlineMs: leaseDurationMs - 1000, retryPeriodMs: 250 }, log);
   const running = elector.run(
     () => events.push('started'),
     () => events.push('stopped'),

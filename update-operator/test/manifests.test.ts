@@ -1,6 +1,6 @@
 import { loadAllYaml } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { helmChartFiles, installYaml } from '../src/cli/manifests.js';
+import { helmChartFiles, installYaml } from '../src/deploy/render.js';
 import { AGENT_SA, CONTROLLER_SA, DEFAULT_MANIFEST_OPTIONS } from '../src/deploy/manifests.js';
 import { alertRules, grafanaDashboard, monitoringExpressions } from '../src/deploy/monitoring.js';
 import { ControllerMetrics } from '../src/controller/metrics.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { NodeUpdateSpec, NodeUpdateStatus, UpdatePolicySpec, UpdatePolicyStatus } from '../src/model/api.js';
 import { resolvePolicy } from '../src/model/api.js';
 import { nodeUpdateCrd, updatePolicyCrd } from '../src/model/crd.js';
-import { deployFiles } from '../src/cli/manifests.js';
+import { deployFiles } from '../src/deploy/render.js';
 
 type Schema = { properties?: Record<string, Schema>; items?: Schema };
 

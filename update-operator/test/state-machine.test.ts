@@ -70,6 +70,18 @@ describe('step', () => {
     expect(s.effects).toEqual(['cordon']);
   });
 
+  it('a drain held by a pod sends the node back to Idle, uncordoned, with the hold as a condition (no failure, no attempt)', () => {
+    const hold = 'pod jobs/batch annotated karpenter.sh/do-not-disrupt="true"';
+    const other = { type: 'Other', status: 'True' as const, reason: 'X', message: 'y', lastTransitionTime: t0.toISOString() };
+    const s = step(nu({ state: 'Draining', attempts: 1, conditions: [other] }), { ...healthy, drain: { ok: false, hold } }, policy, at(2));
+    expect(s).toEqual({
+      status: { state: 'Idle', stateSince: at(2).toISOString(), conditions: [other, { type: 'DisruptionHold', status: 'True', reason: 'PodDoNotDisrupt', message: `skipped: ${hold}`, lastTransitionTime: at(2).toISOString() }] },
+      effects: ['uncordon'],
+      event: { type: 'Warning', reason: 'DisruptionHold', message: `drain stopped before evicting anything; skipped until the annotation is removed: ${hold}` },
+    });
+    expect(specFor('Idle', '1.1.0')).toEqual({ desiredState: 'Idle' });
+  });
+
   it('a blocked drain fails the node with the reason naming the PDB, a condition, and an uncordon', () => {
     const drain = {
       ok: false as const, reason: 'DrainBlocked', message: 'pod default/web-1 not evicted by PodDisruptionBudget web-pdb',

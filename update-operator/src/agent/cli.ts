@@ -1,5 +1,5 @@
 /** `update-operator agent`: the per-node DaemonSet process. */
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeClient } from '../common/kube-client.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_API_SOCKET, UpdateApiClient } from '@updog-ts/updog/host-api';
 import { createLogger, type LogLevel, UserError } from '@updog-ts/updog/common';
@@ -27,13 +27,11 @@ export function registerAgentCommand(program: Command): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<AgentCliOptions>();
       if (!opts.nodeName) throw new UserError('the agent needs its node name: pass --node-name or set NODE_NAME');
-      const kc = new KubeConfig();
-      if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-      else kc.loadFromDefault();
+      const client = loadKubeClient(opts.kubeconfig);
       const logger = createLogger('update-operator-agent', opts.logLevel).child({ node: opts.nodeName });
       const agent = new NodeAgent({
         api: new UpdateApiClient(opts.socket),
-        store: nodeUpdateStore(kc, opts.nodeName),
+        store: nodeUpdateStore(client, opts.nodeName),
         logger,
         heartbeatMs: opts.heartbeatSeconds * 1000,
         refreshMs: opts.refreshSeconds * 1000,

@@ -2,8 +2,7 @@
  * The agent's only Kubernetes access: read and watch its own NodeUpdate, merge-patch the agent
  * fields of its status. (RBAC: get/list/watch nodeupdates, patch nodeupdates/status.)
  */
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { quietWatch } from '../common/quiet-watch.js';
+import { isApiCode, type KubeClient } from '../common/kube-client.js';
 import { GROUP, NODE_UPDATE, VERSION, type NodeUpdate } from '../model/api.js';
 import type { StatusPatch } from './decide.js';
 
@@ -22,34 +21,37 @@ export interface NodeUpdateStore {
 /** The apiserver ends the watch after this long and the agent reopens it (one request). */
 const WATCH_TIMEOUT_SECONDS = 300;
 
-export function nodeUpdateStore(kc: KubeConfig, nodeName: string): NodeUpdateStore {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const ref = { group: GROUP, version: VERSION, plural: NODE_UPDATE.plural, name: nodeName };
+export function nodeUpdateStore(client: KubeClient, nodeName: string): NodeUpdateStore {
+  const collection = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
+  const path = `${collection}/${encodeURIComponent(nodeName)}`;
   return {
     async get() {
       try {
-        return (await api.getClusterCustomObject(ref)) as NodeUpdate;
+        return await client.request<NodeUpdate>('GET', path);
       } catch (err) {
-        if (err instanceof ApiException && err.code === 404) return undefined;
+        if (isApiCode(err, 404)) return undefined;
         throw err;
       }
     },
     async patchStatus(patch) {
-      return (await api.patchClusterCustomObjectStatus({ ...ref, body: { status: patch } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as NodeUpdate;
+      return client.request<NodeUpdate>('PATCH', `${path}/status`, { body: { status: patch }, mergePatch: true });
     },
     async watch(onChange, onError) {
-      const path = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
-      const controller = await quietWatch(kc, WATCH_TIMEOUT_SECONDS).watch(
-        path,
-        { fieldSelector: `metadata.name=${nodeName}`, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
-        (type: string, object: NodeUpdate) => {
-          if (type === 'ADDED' || type === 'MODIFIED') onChange(object);
-          else if (type === 'DELETED') onChange(undefined);
-        },
+      const abort = new AbortController();
+      const query = { fieldSelector: `metadata.name=${nodeName}`, timeoutSeconds: String(WATCH_TIMEOUT_SECONDS) };
+      client
+        .watch(
+          collection,
+          query,
+          ({ type, object }) => {
+            if (type === 'ADDED' || type === 'MODIFIED') onChange(object as NodeUpdate);
+            else if (type === 'DELETED') onChange(undefined);
+          },
+          abort.signal,
+        )
         // The apiserver ends watches now and then; the caller restarts it (its heartbeat covers the gap).
-        (err: unknown) => onError(err),
-      );
-      return () => controller.abort();
+        .then(() => onError(null), onError);
+      return () => abort.abort();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { loadKubeClient } from '../common/kube-client.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { createLogger, type LogLevel, UserError } from '@updog-ts/updog/common';
 import { DEFAULT_POLICY_NAME } from '../model/api.js';
@@ -32,17 +32,6 @@ const positiveInteger = (v: string) => {
   return n;
 };
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault(); // KUBECONFIG, ~/.kube/config, or the in-cluster service account
-  } catch (err) {
-    throw new UserError(`cannot load the kubeconfig${path ? ` ${path}` : ''}: ${(err as Error).message}`);
-  }
-  return kc;
-}
-
 function parseAddress(address: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(address);
   if (!m) throw new UserError(`--metrics-address must be HOST:PORT, got "${address}"`);
@@ -52,15 +41,15 @@ function parseAddress(address: string): { host: string; port: number } {
 async function runController(flags: ControllerFlags, logLevel: LogLevel): Promise<void> {
   const log = createLogger('update-operator-controller', logLevel);
   if (flags.renewDeadline >= flags.leaseDuration) throw new UserError('--renew-deadline must be shorter than --lease-duration');
-  const kc = loadKubeConfig(flags.kubeconfig);
+  const client = loadKubeClient(flags.kubeconfig);
   const metrics = new ControllerMetrics();
   const { host, port } = parseAddress(flags.metricsAddress);
   const { server, port: boundPort } = await serveMetrics(metrics, host, port);
   log.info({ metrics: `${host}:${boundPort}`, identity: flags.identity, policy: flags.policy }, 'controller starting');
 
-  const controller = new Controller(kc, { policyNames: flags.policy.length > 0 ? flags.policy : [DEFAULT_POLICY_NAME], tickMs: flags.tick * 1000, workers: flags.workers }, log, metrics);
+  const controller = new Controller(client, { policyNames: flags.policy.length > 0 ? flags.policy : [DEFAULT_POLICY_NAME], tickMs: flags.tick * 1000, workers: flags.workers }, log, metrics);
   const elector = new LeaderElector(
-    kc.makeApiClient(CoordinationV1Api),
+    client,
     {
       namespace: flags.namespace,
       name: 'update-operator-controller',

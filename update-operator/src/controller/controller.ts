@@ -8,18 +8,18 @@
  * at every tick) decides admissions against the budget, after a quorum read, and writes the
  * policy status. Decisions are pure (state-machine.ts, scheduling.ts); this file carries them out.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../common/kube-client.js';
 import type { Logger } from '@updog-ts/updog/common';
 import { API_VERSION, CONDITION_DISRUPTION_HOLD, GROUP, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, UPDATE_POLICY, VERSION, resolvePolicy, type NodeUpdate, type NodeUpdateStatus, type NodeUpdateStatusPatch, type ResolvedPolicy, type UpdatePolicy } from '../model/api.js';
 import { drainNode } from './drain.js';
-import { planPod } from './drain-plan.js';
+import { planPod, podDisruptionHold } from './drain-plan.js';
 import { Informer } from './informer.js';
 import { Kube, podRef } from './kube.js';
 import type { ControllerMetrics } from './metrics.js';
 import { cordonPatch, disruptionHold, holdPatch, mergeNodePatches, releasePatch, uncordonPatch, type NodeSnapshot } from './node-effects.js';
 import { IN_FLIGHT_STATES, PolicyError, schedule, type Candidate } from './scheduling.js';
 import { matchesSelector } from './selector.js';
-import { admit, specFor, step, type DrainResult, type NodeFacts, type Step } from './state-machine.js';
+import { admit, POD_HOLD_REASON, specFor, step, type DrainResult, type NodeFacts, type Step } from './state-machine.js';
 import { admissionInputsChanged, nodeChanged, nodeUpdateChanged, projectNode, projectNodeUpdate, projectPolicy, type NodeView } from './views.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -46,6 +46,8 @@ const CLUSTER_STEP_MIN_INTERVAL_MS = 1000;
 const POLICY_STATUS_MIN_INTERVAL_MS = 5000;
 /** While a node waits for its DaemonSet pods (no pod watch), look again this often. */
 const DAEMONSET_POLL_MS = 5000;
+/** A node a pod's do-not-disrupt annotation keeps back: how often its pods are listed again (one request). */
+const POD_HOLD_RECHECK_MS = 15_000;
 /** Steps taken in one reconcile before writing (Staging, Staged, Draining, Rebooting... ). */
 const MAX_STEPS_PER_RECONCILE = 6;
 
@@ -84,6 +86,8 @@ function podReady(pod: { status?: { conditions?: Array<{ type: string; status: s
 export class Controller {
   private readonly kube: Kube;
   private readonly drains = new Map<string, DrainTask>();
+  /** When each pod-held node's pods were last listed. */
+  private readonly podHoldChecked = new Map<string, number>();
   /** Nodes the cluster step admitted (policy, target) whose reconcile has not written it yet: they hold a slot. */
   private readonly admissions = new Map<string, { policy: string; target: string }>();
   private queue: WorkQueue<string> | undefined;
@@ -97,12 +101,12 @@ export class Controller {
   private reportedConflicts = '';
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly client: KubeClient,
     private readonly opts: ControllerOptions,
     private readonly log: Logger,
     private readonly metrics: ControllerMetrics,
   ) {
-    this.kube = new Kube(kc, (verb, resource) => metrics.apiRequests.inc({ verb, resource }));
+    this.kube = new Kube(client, (verb, resource) => metrics.apiRequests.inc({ verb, resource }));
     metrics.nodeCounts = () => this.nodeCounts();
   }
 
@@ -122,7 +126,7 @@ export class Controller {
     const onWatchError = (what: string) => (err: unknown) => this.log.warn({ watch: what, err: err instanceof Error ? err.message : String(err) }, 'watch failed; resuming');
     const nuPath = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
     this.informers = {
-      policy: new Informer(this.kc, {
+      policy: new Informer(this.client, {
         path: `/apis/${GROUP}/${VERSION}/${UPDATE_POLICY.plural}`,
         query: this.opts.policyNames.length === 1 && this.opts.policyNames[0] !== '*' ? { fieldSelector: `metadata.name=${this.opts.policyNames[0]}` } : {},
         project: projectPolicy,
@@ -138,7 +142,7 @@ export class Controller {
         onRequest: count(UPDATE_POLICY.plural),
         onWatchError: onWatchError('policy'),
       }),
-      nodes: new Informer(this.kc, {
+      nodes: new Informer(this.client, {
         path: '/api/v1/nodes',
         project: projectNode,
         handlers: {
@@ -156,7 +160,7 @@ export class Controller {
         onRequest: count('nodes'),
         onWatchError: onWatchError('nodes'),
       }),
-      nodeUpdates: new Informer(this.kc, {
+      nodeUpdates: new Informer(this.client, {
         path: nuPath,
         project: projectNodeUpdate,
         handlers: {
@@ -294,19 +298,45 @@ export class Controller {
     }
   }
 
-  /** A node not in flight: say in its status (condition) and an Event when an autoscaler hold starts or ends keeping it back. */
+  /**
+   * A node not in flight: say in its status (condition) and an Event when an autoscaler hold starts
+   * or ends keeping it back. The node's own annotations come from the cache; a pod's hold, found
+   * when a drain started, is looked at again with one pod list every POD_HOLD_RECHECK_MS.
+   */
   private async reportHold(node: NodeView, nu: NodeUpdate): Promise<void> {
-    const hold = disruptionHold(snapshot(node));
+    const name = nu.metadata.name;
     const conditions = nu.status?.conditions ?? [];
-    const held = conditions.some((c) => c.type === CONDITION_DISRUPTION_HOLD);
-    if ((hold !== undefined) === held) return;
+    const current = conditions.find((c) => c.type === CONDITION_DISRUPTION_HOLD);
+    let hold = disruptionHold(snapshot(node));
+    let reason = 'DoNotDisrupt';
+    if (hold === undefined && current?.reason === POD_HOLD_REASON) {
+      if (!this.podHoldCheckDue(name)) return;
+      hold = podDisruptionHold((await this.kube.podsOnNode(name)).map(podRef));
+      reason = POD_HOLD_REASON;
+    }
+    const message = hold === undefined ? undefined : `skipped: ${hold}`;
+    if (current?.message === message) return;
     const others = conditions.filter((c) => c.type !== CONDITION_DISRUPTION_HOLD);
     const now = new Date().toISOString();
-    const next = hold === undefined ? others : [...others, { type: CONDITION_DISRUPTION_HOLD, status: 'True' as const, reason: 'DoNotDisrupt', message: `skipped: ${hold}`, lastTransitionTime: now }];
-    nu = this.putNodeUpdate(await this.kube.patchNodeUpdateStatus(nu.metadata.name, { conditions: next.length > 0 ? next : null }));
+    const next = hold === undefined ? others : [...others, { type: CONDITION_DISRUPTION_HOLD, status: 'True' as const, reason, message: message!, lastTransitionTime: now }];
+    nu = this.putNodeUpdate(await this.kube.patchNodeUpdateStatus(name, { conditions: next.length > 0 ? next : null }));
+    if (hold === undefined) this.podHoldChecked.delete(name);
     const event: Step['event'] =
       hold === undefined ? { type: 'Normal', reason: 'DisruptionHoldReleased', message: 'autoscaler hold annotation removed: the node may be updated' } : { type: 'Warning', reason: 'DisruptionHold', message: `skipped until the annotation is removed: ${hold}` };
     this.record(nu, nu.status?.state ?? 'Idle', { effects: [], event });
+  }
+
+  /** True (and the next check queued) when a pod-held node's pods are due to be looked at again; else its reconcile is queued for then. */
+  private podHoldCheckDue(name: string): boolean {
+    const now = Date.now();
+    const due = (this.podHoldChecked.get(name) ?? 0) + POD_HOLD_RECHECK_MS;
+    if (now < due) {
+      this.queue?.addAfter(name, due - now);
+      return false;
+    }
+    this.podHoldChecked.set(name, now);
+    this.queue?.addAfter(name, POD_HOLD_RECHECK_MS);
+    return true;
   }
 
   /**
@@ -457,6 +487,12 @@ export class Controller {
     const pods = (await this.kube.podsOnNode(name)).map(podRef);
     const task: DrainTask = { result: undefined, cancelled: false, startedAt };
     this.drains.set(name, task);
+    const hold = podDisruptionHold(pods);
+    if (hold !== undefined) {
+      this.podHoldChecked.set(name, Date.now());
+      task.result = { ok: false, hold };
+      return task.result;
+    }
     if (pods.every((p) => planPod(p).action === 'skip')) {
       task.result = { ok: true };
       return task.result;
@@ -518,7 +554,7 @@ export class Controller {
         name: nu.metadata.name,
         status,
         target: group.selected ? (policy.targetVersion ?? nu.status?.availableVersion) : undefined,
-        hold: disruptionHold(snapshot(node)),
+        hold: disruptionHold(snapshot(node)) ?? nu.status?.conditions?.find((c) => c.type === CONDITION_DISRUPTION_HOLD && c.reason === POD_HOLD_REASON)?.message,
       });
     }
     return { candidates, conflicts };

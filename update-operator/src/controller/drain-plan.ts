@@ -24,6 +24,15 @@ export function planPod(pod: PodRef): PodPlan {
   return { pod, action: 'evict', why: 'evictable' };
 }
 
+/** A pod that tells autoscalers not to disrupt its node (Karpenter's annotation, also on pods). */
+export const POD_DO_NOT_DISRUPT_ANNOTATION = 'karpenter.sh/do-not-disrupt';
+
+/** Why these pods keep their node from being drained (a pod the drain would evict asks not to be disrupted), or undefined. */
+export function podDisruptionHold(pods: PodRef[]): string | undefined {
+  const pod = pods.find((p) => planPod(p).action === 'evict' && p.annotations[POD_DO_NOT_DISRUPT_ANNOTATION] === 'true');
+  return pod === undefined ? undefined : `pod ${pod.namespace}/${pod.name} annotated ${POD_DO_NOT_DISRUPT_ANNOTATION}="true"`;
+}
+
 /** Shortest wait before retrying a refused eviction, whatever the server says. */
 export const MIN_EVICTION_RETRY_SECONDS = 5;
 

@@ -4,7 +4,7 @@
  * so the retry rules are tested without waiting.
  */
 import type { DrainPolicy } from '../model/api.js';
-import type { DrainResult } from './state-machine.js';
+import type { DrainVerdict } from './state-machine.js';
 import type { EvictionOutcome, PodRef } from './drain-plan.js';
 import { MIN_EVICTION_RETRY_SECONDS, planPod } from './drain-plan.js';
 
@@ -36,7 +36,7 @@ interface Pending {
 
 const podName = (p: PodRef) => `${p.namespace}/${p.name}`;
 
-function blocked(p: Pending, why: string): DrainResult {
+function blocked(p: Pending, why: string): DrainVerdict {
   const by = p.pdb ? ` by PodDisruptionBudget ${p.pdb}` : '';
   const message = `${why}: pod ${podName(p.pod)} not evicted${by}${p.lastRefusal ? ` (${p.lastRefusal})` : ''}`;
   return {
@@ -52,7 +52,7 @@ function blocked(p: Pending, why: string): DrainResult {
  * or undefined when cancelled. `startedAt` (ms) is when the Draining phase began, so a new leader
  * resuming a drain keeps the original overall deadline.
  */
-export async function drainNode(node: string, startedAt: number, policy: Required<DrainPolicy>, deps: DrainDeps): Promise<DrainResult | undefined> {
+export async function drainNode(node: string, startedAt: number, policy: Required<DrainPolicy>, deps: DrainDeps): Promise<DrainVerdict | undefined> {
   const now0 = deps.now();
   const pending: Pending[] = (await deps.listPods(node))
     .map(planPod)

@@ -6,10 +6,7 @@
  * (memory per node), and handlers see the previous and next projection so they can ignore changes
  * that matter to nobody (an agent heartbeat, a kubelet status update).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
-import { quietWatch } from '../common/quiet-watch.js';
-import { fetch } from 'undici';
-import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { isApiCode, type KubeClient } from '../common/kube-client.js';
 
 export interface Named {
   metadata: { name: string; resourceVersion?: string };
@@ -49,21 +46,6 @@ interface ListPage {
   items?: unknown[];
 }
 
-/** GET of a collection with the kubeconfig's credentials, as raw JSON (no model conversion). */
-export async function getJson(kc: KubeConfig, path: string, query: Record<string, string>): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('the kubeconfig has no current cluster');
-  const url = new URL(cluster.server + path);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await kc.applySecurityAuthentication(ctx);
-  const response = await fetch(url, { method: 'GET', headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as never });
-  const body = await response.text();
-  if (response.status === 410) throw new GoneError(body);
-  if (response.status !== 200) throw new Error(`GET ${path} answered HTTP ${response.status}: ${body.slice(0, 300)}`);
-  return JSON.parse(body);
-}
-
 export class Informer<T extends Named> {
   readonly items = new Map<string, T>();
   private resourceVersion: string | undefined;
@@ -72,7 +54,7 @@ export class Informer<T extends Named> {
   private loop: Promise<void> | undefined;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly client: KubeClient,
     private readonly opts: InformerOptions<T>,
   ) {}
 
@@ -106,7 +88,7 @@ export class Informer<T extends Named> {
     do {
       const query: Record<string, string> = { ...this.opts.query, limit: String(this.opts.pageSize ?? 500), ...(continueToken ? { continue: continueToken } : {}) };
       this.opts.onRequest('list');
-      const page = (await getJson(this.kc, this.opts.path, query)) as ListPage;
+      const page = await this.client.request<ListPage>('GET', this.opts.path, { query });
       for (const raw of page.items ?? []) {
         const object = this.opts.project(raw);
         seen.add(object.metadata.name);
@@ -163,37 +145,34 @@ export class Informer<T extends Named> {
   }
 
   /** One watch request, from the last seen resourceVersion until it ends; throws GoneError on 410. */
-  private watchOnce(): Promise<void> {
+  private async watchOnce(): Promise<void> {
     const timeoutSeconds = this.opts.watchTimeoutSeconds ?? 300;
-    const watch = quietWatch(this.kc, timeoutSeconds);
     const query = { ...this.opts.query, resourceVersion: this.resourceVersion ?? '', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) };
+    const abort = new AbortController();
+    this.abort = abort;
+    if (this.stopped) return;
     this.opts.onRequest('watch');
-    return new Promise<void>((resolve, reject) => {
-      let gone = false;
-      watch
-        .watch(
-          this.opts.path,
-          query,
-          (type: string, raw: unknown) => {
-            if (type === 'ERROR') {
-              if ((raw as { code?: number }).code === 410) gone = true;
-              this.abort?.abort();
-              return;
-            }
-            const rv = (raw as Named).metadata?.resourceVersion;
-            if (type !== 'BOOKMARK') this.apply(type, this.opts.project(raw));
-            if (rv !== undefined) this.resourceVersion = rv;
-          },
-          (err: unknown) => {
-            if (gone || (err as { statusCode?: number } | null)?.statusCode === 410) reject(new GoneError('resourceVersion too old'));
-            else if (err && !this.stopped && (err as Error).name !== 'AbortError') reject(err);
-            else resolve();
-          },
-        )
-        .then((abort) => {
-          this.abort = abort;
-          if (this.stopped) abort.abort();
-        }, reject);
-    });
+    let gone = false;
+    try {
+      await this.client.watch(
+        this.opts.path,
+        query,
+        ({ type, object }) => {
+          if (type === 'ERROR') {
+            if ((object as { code?: number }).code === 410) gone = true;
+            abort.abort();
+            return;
+          }
+          const rv = (object as Named).metadata?.resourceVersion;
+          if (type !== 'BOOKMARK') this.apply(type, this.opts.project(object));
+          if (rv !== undefined) this.resourceVersion = rv;
+        },
+        abort.signal,
+      );
+    } catch (err) {
+      if (isApiCode(err, 410)) throw new GoneError('resourceVersion too old');
+      throw err;
+    }
+    if (gone) throw new GoneError('resourceVersion too old');
   }
 }

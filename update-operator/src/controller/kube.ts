@@ -1,23 +1,17 @@
 /** The Kubernetes calls the controller makes, typed, with merge patches done right. */
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1Node,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { isApiCode, KubeApiError, type KubeClient } from '../common/kube-client.js';
 import { API_VERSION, GROUP, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicyStatus } from '../model/api.js';
 import { classifyEviction, type EvictionOutcome, type PodRef } from './drain-plan.js';
 import type { NodePatch } from './node-effects.js';
 
-const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/** The fields of a Pod the controller reads. */
+export interface Pod {
+  metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string>; ownerReferences?: { kind: string }[]; deletionTimestamp?: string };
+  spec?: { nodeName?: string };
+  status?: { phase?: string; conditions?: { type: string; status: string }[] };
+}
 
-export const isApiCode = (err: unknown, code: number): boolean => err instanceof ApiException && err.code === code;
-
-export function podRef(pod: V1Pod): PodRef {
+export function podRef(pod: Pod): PodRef {
   return {
     namespace: pod.metadata?.namespace ?? 'default',
     name: pod.metadata?.name ?? '',
@@ -31,23 +25,19 @@ export function podRef(pod: V1Pod): PodRef {
 /** Counts each API request the controller makes (metrics, benchmark). */
 export type RequestCounter = (verb: string, resource: string) => void;
 
-const NU_REF = { group: GROUP, version: VERSION, plural: NODE_UPDATE.plural };
+const NODE_UPDATES = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
+const UPDATE_POLICIES = `/apis/${GROUP}/${VERSION}/${UPDATE_POLICY.plural}`;
+const podPath = (pod: PodRef) => `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}`;
 
 export class Kube {
-  readonly core: CoreV1Api;
-  private readonly custom: CustomObjectsApi;
-
   constructor(
-    kc: KubeConfig,
+    private readonly client: KubeClient,
     private readonly count: RequestCounter = () => {},
-  ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
-  }
+  ) {}
 
-  async patchNode(name: string, patch: NodePatch): Promise<V1Node> {
+  async patchNode(name: string, patch: NodePatch): Promise<unknown> {
     this.count('patch', 'nodes');
-    return this.core.patchNode({ name, body: patch }, MERGE_PATCH);
+    return this.client.request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}`, { body: patch, mergePatch: true });
   }
 
   /**
@@ -63,12 +53,12 @@ export class Kube {
     };
     try {
       this.count('create', NODE_UPDATE.plural);
-      await this.custom.createClusterCustomObject({ ...NU_REF, body });
+      await this.client.request('POST', NODE_UPDATES, { body });
       return await this.patchNodeUpdateStatus(node.name, { state: 'Idle', stateSince: new Date().toISOString() });
     } catch (err) {
       if (!isApiCode(err, 409)) throw err;
       this.count('get', NODE_UPDATE.plural);
-      return (await this.custom.getClusterCustomObject({ ...NU_REF, name: node.name })) as NodeUpdate;
+      return this.client.request<NodeUpdate>('GET', `${NODE_UPDATES}/${encodeURIComponent(node.name)}`);
     }
   }
 
@@ -81,42 +71,41 @@ export class Kube {
     const labels = { [LABEL_IN_FLIGHT]: policy !== undefined ? 'true' : null, [LABEL_POLICY]: policy ?? null };
     const body = { metadata: { labels }, spec: { desiredState: spec.desiredState, targetVersion: spec.targetVersion ?? null } };
     this.count('patch', NODE_UPDATE.plural);
-    return (await this.custom.patchClusterCustomObject({ ...NU_REF, name, body }, MERGE_PATCH)) as NodeUpdate;
+    return this.client.request<NodeUpdate>('PATCH', `${NODE_UPDATES}/${encodeURIComponent(name)}`, { body, mergePatch: true });
   }
 
   async patchNodeUpdateStatus(name: string, status: NodeUpdateStatusPatch): Promise<NodeUpdate> {
     this.count('patch', `${NODE_UPDATE.plural}/status`);
-    return (await this.custom.patchClusterCustomObjectStatus({ ...NU_REF, name, body: { status } }, MERGE_PATCH)) as NodeUpdate;
+    return this.client.request<NodeUpdate>('PATCH', `${NODE_UPDATES}/${encodeURIComponent(name)}/status`, { body: { status }, mergePatch: true });
   }
 
   /** Quorum read (no resourceVersion: served from etcd) of the NodeUpdates labelled in flight. */
   async listInFlightNodeUpdates(): Promise<NodeUpdate[]> {
     this.count('list', NODE_UPDATE.plural);
-    const list = (await this.custom.listClusterCustomObject({ ...NU_REF, labelSelector: `${LABEL_IN_FLIGHT}=true` })) as { items: NodeUpdate[] };
-    return list.items;
+    const list = await this.client.request<{ items?: NodeUpdate[] }>('GET', NODE_UPDATES, { query: { labelSelector: `${LABEL_IN_FLIGHT}=true` } });
+    return list.items ?? [];
   }
 
   async patchPolicyStatus(name: string, status: UpdatePolicyStatus & { pausedReason?: string | null }): Promise<void> {
     this.count('patch', `${UPDATE_POLICY.plural}/status`);
-    await this.custom.patchClusterCustomObjectStatus({ group: GROUP, version: VERSION, plural: UPDATE_POLICY.plural, name, body: { status } }, MERGE_PATCH);
+    await this.client.request('PATCH', `${UPDATE_POLICIES}/${encodeURIComponent(name)}/status`, { body: { status }, mergePatch: true });
   }
 
-  async podsOnNode(node: string): Promise<V1Pod[]> {
+  async podsOnNode(node: string): Promise<Pod[]> {
     this.count('list', 'pods');
-    return (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
+    const list = await this.client.request<{ items?: Pod[] }>('GET', '/api/v1/pods', { query: { fieldSelector: `spec.nodeName=${node}` } });
+    return list.items ?? [];
   }
 
   async evict(pod: PodRef): Promise<EvictionOutcome> {
     this.count('create', 'pods/eviction');
     try {
-      await this.core.createNamespacedPodEviction({
-        name: pod.name,
-        namespace: pod.namespace,
+      await this.client.request('POST', `${podPath(pod)}/eviction`, {
         body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod.name, namespace: pod.namespace }, deleteOptions: { preconditions: { uid: pod.uid } } },
       });
       return { kind: 'evicted' };
     } catch (err) {
-      if (err instanceof ApiException) return classifyEviction(err.code, err.body, err.headers);
+      if (err instanceof KubeApiError) return classifyEviction(err.code, err.body, err.headers);
       throw err;
     }
   }
@@ -124,7 +113,7 @@ export class Kube {
   async deletePod(pod: PodRef): Promise<void> {
     this.count('delete', 'pods');
     try {
-      await this.core.deleteNamespacedPod({ name: pod.name, namespace: pod.namespace, body: { preconditions: { uid: pod.uid } } });
+      await this.client.request('DELETE', podPath(pod), { body: { preconditions: { uid: pod.uid } } });
     } catch (err) {
       if (!isApiCode(err, 404) && !isApiCode(err, 409)) throw err;
     }
@@ -134,7 +123,7 @@ export class Kube {
   async podGone(pod: PodRef): Promise<boolean> {
     this.count('get', 'pods');
     try {
-      const current = await this.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace });
+      const current = await this.client.request<Pod>('GET', podPath(pod));
       return current.metadata?.uid !== pod.uid;
     } catch (err) {
       if (isApiCode(err, 404)) return true;
@@ -150,8 +139,7 @@ export class Kube {
   async event(involved: { kind: string; apiVersion: string; name: string; uid?: string; namespace?: string }, type: string, reason: string, message: string, component: string): Promise<void> {
     const now = new Date();
     this.count('create', 'events');
-    await this.core.createNamespacedEvent({
-      namespace: involved.namespace ?? 'default',
+    await this.client.request('POST', `/api/v1/namespaces/${encodeURIComponent(involved.namespace ?? 'default')}/events`, {
       body: {
         metadata: { generateName: `${involved.name}.` },
         involvedObject: involved,

@@ -5,7 +5,7 @@
  * are optimistic (resourceVersion), so two candidates cannot both win.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiException, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { isApiCode, type KubeClient } from '../common/kube-client.js';
 import type { Logger } from '@updog-ts/updog/common';
 
 export interface LeaseRecord {
@@ -36,17 +36,18 @@ export interface LeaderElectionOptions {
   retryPeriodMs: number;
 }
 
-/**
- * Lease times are metav1.MicroTime, which the apiserver parses with exactly six fractional digits;
- * the generated client would send a Date as three, so send the string (typed as the client's Date).
- */
-function microTime(date: Date): Date {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+/** Lease times are metav1.MicroTime, which the apiserver parses with exactly six fractional digits. */
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
-const isCode = (err: unknown, code: number) => err instanceof ApiException && err.code === code;
+/** The fields of a coordination.k8s.io/v1 Lease this uses. */
+interface Lease {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
+}
 
-function toRecord(lease: V1Lease): LeaseRecord {
+function toRecord(lease: Lease): LeaseRecord {
   const spec = lease.spec ?? {};
   return {
     holder: spec.holderIdentity ?? undefined,
@@ -66,7 +67,7 @@ export class LeaderElector {
   private readonly wake = new AbortController();
 
   constructor(
-    private readonly api: CoordinationV1Api,
+    private readonly client: KubeClient,
     private readonly opts: LeaderElectionOptions,
     private readonly log: Logger,
   ) {}
@@ -125,19 +126,23 @@ export class LeaderElector {
     }
   }
 
+  private leasePath(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases/${encodeURIComponent(this.opts.name)}`;
+  }
+
   /** Like client-go's ReleaseOnCancel: no holder, a 1 s duration; a conflict means re-read, as the Lease may still be ours. */
   private async release(): Promise<void> {
-    const { name, namespace, identity } = this.opts;
+    const { identity } = this.opts;
     for (;;) {
       try {
-        const lease = await this.api.readNamespacedLease({ name, namespace });
+        const lease = await this.client.request<Lease>('GET', this.leasePath());
         if (lease.spec?.holderIdentity !== identity) return;
         const now = microTime(new Date());
         lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
-        await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+        await this.client.request('PUT', this.leasePath(), { body: lease });
         return;
       } catch (err) {
-        if (isCode(err, 409)) continue;
+        if (isApiCode(err, 409)) continue;
         this.log.warn({ err: (err as Error).message }, 'could not release the lease');
         return;
       }
@@ -148,20 +153,22 @@ export class LeaderElector {
     const { name, namespace, identity } = this.opts;
     const now = microTime(new Date());
     const durationSeconds = Math.ceil(this.opts.leaseDurationMs / 1000);
-    let lease: V1Lease;
+    let lease: Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = await this.client.request<Lease>('GET', this.leasePath());
     } catch (err) {
-      if (!isCode(err, 404)) throw err;
-      const body: V1Lease = {
+      if (!isApiCode(err, 404)) throw err;
+      const body = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
         metadata: { name, namespace },
         spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
       };
       try {
-        await this.api.createNamespacedLease({ namespace, body });
+        await this.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, { body });
         return true;
       } catch (createErr) {
-        if (isCode(createErr, 409)) return false; // another replica created it first
+        if (isApiCode(createErr, 409)) return false; // another replica created it first
         throw createErr;
       }
     }
@@ -182,10 +189,10 @@ export class LeaderElector {
       ...(acquiring ? { acquireTime: now, leaseTransitions: record.transitions + 1 } : {}),
     };
     try {
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.client.request('PUT', this.leasePath(), { body: lease });
       return true;
     } catch (err) {
-      if (isCode(err, 409)) return false; // someone else wrote it since we read it
+      if (isApiCode(err, 409)) return false; // someone else wrote it since we read it
       throw err;
     }
   }

@@ -4,14 +4,23 @@
  * The protocol is described in ../model/README.md.
  */
 import type { Condition, Failure, NodeState, NodeUpdate, NodeUpdateSpec, NodeUpdateStatus, NodeUpdateStatusPatch, ResolvedPolicy } from '../model/api.js';
-import { AGENT_FAILURE_REASONS } from '../model/api.js';
+import { AGENT_FAILURE_REASONS, CONDITION_DISRUPTION_HOLD } from '../model/api.js';
 import { backoffMs } from './backoff.js';
 
 /** Side effects on the Node the I/O layer carries out (all idempotent). */
 export type Effect = 'cordon' | 'uncordon' | 'drain';
 
-/** Outcome of a finished drain of this node. */
-export type DrainResult = { ok: true } | { ok: false; reason: string; message: string; condition?: Omit<Condition, 'lastTransitionTime'> };
+/** How an eviction run ended: the node is empty, or it gave up (reason, message, condition). */
+export type DrainVerdict = { ok: true } | { ok: false; reason: string; message: string; condition?: Omit<Condition, 'lastTransitionTime'> };
+
+/**
+ * Outcome of a finished drain of this node; `hold`: it stopped before evicting anything because a
+ * pod asks not to be disrupted (the node goes back to Idle, not Failed).
+ */
+export type DrainResult = DrainVerdict | { ok: false; hold: string };
+
+/** Reason of the DisruptionHold condition a pod's do-not-disrupt annotation puts on a NodeUpdate. */
+export const POD_HOLD_REASON = 'PodDoNotDisrupt';
 
 export interface NodeFacts {
   /** Node Ready condition is True. */
@@ -87,6 +96,16 @@ export function fail(nu: NodeUpdate, failure: Omit<Failure, 'time' | 'version'>,
   };
 }
 
+/** A pod asked not to be disrupted: back to Idle (no failure, no attempt counted), uncordoned, with the hold in a condition. */
+function holdBack(nu: NodeUpdate, hold: string, now: Date): Step {
+  const condition: Condition = { type: CONDITION_DISRUPTION_HOLD, status: 'True', reason: POD_HOLD_REASON, message: `skipped: ${hold}`, lastTransitionTime: now.toISOString() };
+  return {
+    status: { state: 'Idle', stateSince: now.toISOString(), conditions: upsertCondition(nu.status?.conditions, condition) },
+    effects: ['uncordon'],
+    event: { type: 'Warning', reason: 'DisruptionHold', message: `drain stopped before evicting anything; skipped until the annotation is removed: ${hold}` },
+  };
+}
+
 function transition(to: NonNullable<NodeUpdateStatus['state']>, now: Date, rest: Omit<Step, 'status'> & { status?: NodeUpdateStatusPatch }, message: string): Step {
   return { ...rest, status: { ...rest.status, state: to, stateSince: now.toISOString() }, event: { type: 'Normal', reason: to, message } };
 }
@@ -121,6 +140,7 @@ export function step(nu: NodeUpdate, facts: NodeFacts, policy: ResolvedPolicy, n
       return transition('Draining', now, { effects: ['cordon', 'drain'] }, 'cordoned; draining');
     case 'Draining':
       if (facts.drain === undefined) return { effects: ['cordon', 'drain'] };
+      if (!facts.drain.ok && 'hold' in facts.drain) return holdBack(nu, facts.drain.hold, now);
       if (!facts.drain.ok) return fail(nu, { reason: facts.drain.reason, message: facts.drain.message }, now, facts.drain.condition);
       return transition('Rebooting', now, { effects: ['cordon'] }, `drained; rebooting into ${target}`);
     case 'Rebooting':

@@ -18,12 +18,13 @@ import type { Manifest, Update } from '@updog-ts/updog/release';
 import { startStaticServer, type StaticServer } from '../../../updog/test/helpers/static-server.js';
 import { NodeAgent } from '../../src/agent/agent.js';
 import { nodeUpdateStore } from '../../src/agent/node-update-store.js';
+import { KubeClient } from '../../src/common/kube-client.js';
 import { GROUP, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type UpdatePolicy, type UpdatePolicySpec } from '../../src/model/api.js';
 import { crds } from '../../src/model/crd.js';
 import type { TestCluster } from '../../../test/cluster/cluster.js';
 import { DEFAULT_ARCH, DEFAULT_VARIANT } from '../../../test/cluster/sim-host.js';
 import { startSimulatedFleet, type SimulatedFleet } from '../../../test/cluster/fleet.js';
-import { startControllerProcess, type ControllerProcess } from '../../../test/cluster/operator-stack.js';
+import { installOperatorApi, startControllerProcess, type ControllerProcess } from '../../../test/cluster/operator-stack.js';
 import { waitFor } from '../../../test/cluster/wait.js';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -117,6 +118,8 @@ export function useRolloutFixture(cluster: TestCluster, opts: RolloutOptions): (
 
 export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOptions): Promise<RolloutFixture> {
   await installCrds(cluster);
+  // the agents' service account and RBAC: another test file may have removed them (admission test)
+  await installOperatorApi(cluster.kc);
   const dir = mkdtempSync(join(tmpdir(), `rollout-${opts.id}-`));
   const cleanups: Array<() => Promise<void> | void> = [() => rmSync(dir, { recursive: true, force: true })];
   const stop = async () => {
@@ -178,7 +181,7 @@ export async function startRolloutFixture(cluster: TestCluster, opts: RolloutOpt
       });
       const socketPath = join(host.dir, 'api.sock');
       const api = await startApiServer({ socketPath, statusFile: join(host.dir, 'api-status.json'), host: updateHost, logger });
-      const agent = new NodeAgent({ api: new UpdateApiClient(socketPath), store: nodeUpdateStore(cluster.kc, node.name), logger: logger.child({ node: node.name }), heartbeatMs: 1000, refreshMs: 2000 });
+      const agent = new NodeAgent({ api: new UpdateApiClient(socketPath), store: nodeUpdateStore(new KubeClient(cluster.kc), node.name), logger: logger.child({ node: node.name }), heartbeatMs: 1000, refreshMs: 2000 });
       await agent.start();
       hosts.push(Object.assign(rolloutHost, { api, agent }));
       cleanups.push(async () => {
