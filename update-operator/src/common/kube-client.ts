@@ -57,6 +57,13 @@ export interface WatchEvent {
 const METHODS: Record<string, HttpMethod> = { GET: HttpMethod.GET, POST: HttpMethod.POST, PUT: HttpMethod.PUT, PATCH: HttpMethod.PATCH, DELETE: HttpMethod.DELETE };
 
 export class KubeClient {
+  /**
+   * The client library builds a new connection pool for every request it authenticates (a new TLS
+   * handshake each time, and sockets left open until they time out); one per client is reused.
+   * Credentials (headers) are still applied per request, so rotated tokens are picked up.
+   */
+  private dispatcher: Dispatcher | undefined;
+
   constructor(readonly kc: KubeConfig) {}
 
 
@@ -90,9 +97,10 @@ export class KubeClient {
       throw new KubeApiError(response.statusCode, parseJson(text) ?? text, headerRecord(response.headers), `watch ${path}`);
     }
     let pending = '';
+    const utf8 = new TextDecoder(); // a character may be split between two chunks
     try {
       for await (const chunk of response.body) {
-        pending += (chunk as Buffer).toString('utf8');
+        pending += utf8.decode(chunk as Buffer, { stream: true });
         let newline: number;
         while ((newline = pending.indexOf('\n')) >= 0) {
           const line = pending.slice(0, newline).trim();
@@ -115,10 +123,11 @@ export class KubeClient {
     await this.kc.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = options.mergePatch === true ? 'application/merge-patch+json' : 'application/json';
+    this.dispatcher ??= ctx.getDispatcher() as Dispatcher | undefined;
     return request(url, {
       method,
       headers,
-      dispatcher: ctx.getDispatcher() as Dispatcher | undefined,
+      ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }),
       ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(bodyTimeoutMs === undefined ? {} : { bodyTimeout: bodyTimeoutMs }),
