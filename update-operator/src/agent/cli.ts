@@ -38,9 +38,12 @@ export function registerAgentCommand(program: Command): void {
       });
       await agent.start();
       logger.info({ socket: opts.socket }, 'agent running');
+      // the agent's timers do not hold the process (they are unref'd): this does, until a signal
+      const alive = setInterval(() => {}, 2 ** 30);
       await new Promise<void>((resolve) => {
         for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve());
       });
+      clearInterval(alive);
       await agent.stop();
     });
 }

@@ -133,7 +133,7 @@ function workloads(o: ManifestOptions): Obj[] {
                 env: [fieldEnv('POD_NAMESPACE', 'metadata.namespace'), fieldEnv('POD_NAME', 'metadata.name'), { name: 'NODE_OPTIONS', value: CONTROLLER_NODE_OPTIONS }],
                 ports: [{ name: 'metrics', containerPort: METRICS_PORT }],
                 livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' } },
-                resources: { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '384Mi' } },
+                resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
                 securityContext,
               },
             ],
@@ -161,7 +161,7 @@ function workloads(o: ManifestOptions): Obj[] {
                 args: ['update-operator', 'agent', '--socket', `${o.hostSocketDir}/api.sock`],
                 env: [fieldEnv('NODE_NAME', 'spec.nodeName')],
                 volumeMounts: [{ name: 'updog-api', mountPath: o.hostSocketDir }],
-                resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+                resources: { requests: { cpu: '10m', memory: '96Mi' }, limits: { memory: '160Mi' } },
                 // the host API socket is mode 0600, owned by root
                 securityContext: { ...securityContext, runAsNonRoot: false, runAsUser: 0 },
               },
