@@ -15,7 +15,7 @@ import type { Logger } from '../common/log.js';
 import { DownloadCancelledError, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
 import { Lz4BlockDecoder } from '../install/lz4-block.js';
 import { PartitionOverflowError, type PartitionExtent } from '../install/partition-writer.js';
-import { youngGarbageCollector } from '../install/young-gc.js';
+import { releaseGarbage, youngGarbageCollector } from '../install/young-gc.js';
 import type { ProgressListener } from '../install/progress.js';
 import { DownloadVerificationError, downloadTarget, targetDownloadSpec, verifyTargetBytes, type ExpectedTarget } from '../install/verified-download.js';
 import { BatchedWriter } from './batched-writer.js';
@@ -73,6 +73,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     throw new PartitionOverflowError(`${o.source.name} decodes to ${index.decodedLength} bytes, more than the ${o.partition.size}-byte partition ${o.partition.label}`);
   }
   const plan = await planFromHost(o, index);
+  releaseGarbage(); // the index as downloaded and the scans' garbage, before the copy and the fetch allocate
   o.logger.info(
     {
       image: o.image,

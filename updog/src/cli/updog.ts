@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { logLevelOption, runCliMain } from '../common/cli-main.js';
+import { keepYoungGenerationSmall } from '../common/young-generation.js';
 import { checkUpdateCommand } from './check-update.js';
 import { tufCommand } from './tuf.js';
 import { updateCommands } from './update.js';
 import { apiCommand, serveCommand } from './serve.js';
+
+keepYoungGenerationSmall();
 
 const program = new Command('updog')
   .description('Bottlerocket-style OS update agent: finds, verifies and installs signed OS images on the inactive A/B partition set.')

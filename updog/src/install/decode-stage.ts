@@ -27,7 +27,15 @@ const WORKER_SOURCE = decodeWorkerSource();
 /** The decoder keeps its bytes in WebAssembly memory and transferred batches, not on its JS heap: a small young generation keeps the worker's footprint down. */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2 };
 
+/**
+ * Smaller images (compressed bytes) decode inline: starting the worker costs ~40 ms and ~10 MiB
+ * of RSS (a second JavaScript heap), more than decoding them takes.
+ */
+export const WORKER_MIN_BYTES = 1024 * 1024;
+
 export interface DecodeStageOptions {
+  /** The compressed length (signed): small images are decoded inline. */
+  compressedLength: number;
   /** The disk, open read-write: `fd` for the worker thread, the handle itself when inline. */
   disk: PositionalFile & { fd: number };
   partition: PartitionExtent;
@@ -51,7 +59,7 @@ export interface DecodeStage {
 export const DECODE_WORKER_AVAILABLE = WORKER_SOURCE !== undefined;
 
 export function startDecodeStage(o: DecodeStageOptions): DecodeStage {
-  return WORKER_SOURCE === undefined ? inlineStage(o) : workerStage(o, WORKER_SOURCE);
+  return WORKER_SOURCE === undefined || o.compressedLength < WORKER_MIN_BYTES ? inlineStage(o) : workerStage(o, WORKER_SOURCE);
 }
 
 function inlineStage(o: DecodeStageOptions): DecodeStage {

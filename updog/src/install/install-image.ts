@@ -61,7 +61,7 @@ export async function installImage(o: InstallImageOptions): Promise<InstalledIma
   // Started only once the response is there, not beside the request: its WebAssembly compile
   // allows optimization process-wide for a moment (wasm-tiering.ts), and an llhttp module the
   // request created in that moment would be optimized too (the memory peak wasm-tiering.ts avoids).
-  const decoder = startDecodeStage({ disk: o.disk, partition: o.partition, ...(o.onBlockWritten === undefined ? {} : { onBlockWritten: o.onBlockWritten }) });
+  const decoder = startDecodeStage({ compressedLength: o.source.length, disk: o.disk, partition: o.partition, ...(o.onBlockWritten === undefined ? {} : { onBlockWritten: o.onBlockWritten }) });
   try {
     for await (const chunk of verified) {
       await decoder.push(chunk);

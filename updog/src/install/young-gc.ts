@@ -41,3 +41,13 @@ export function youngGarbageCollector(everyBytes = 2 * 1024 * 1024): (bytes: num
     collect({ type: 'minor' });
   };
 }
+
+/**
+ * A full collection now, where one phase's large objects (an image's block index and piece table,
+ * its WebAssembly memories, the buffers of its download) have just died and the next phase is
+ * about to allocate its own: V8 would free them only once the heap grew, so the two phases' memory
+ * would add up in the process's peak. Costs 10-20 ms; does nothing where `gc` is unavailable.
+ */
+export function releaseGarbage(): void {
+  gcFunction()?.({ type: 'major' });
+}

@@ -131,6 +131,9 @@ interface AttemptRange {
   end?: number;
 }
 
+/** The longest delay a Node timer keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** One attempt. */
 async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, range: AttemptRange): AsyncGenerator<Buffer, void, undefined> {
   const { limits } = ctx;
@@ -138,11 +141,16 @@ async function* downloadAttempt(spec: DownloadSpec, ctx: DownloadContext, range:
   const abort = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([abort.signal, ctx.signal]) : abort.signal;
   let timedOut: string | undefined;
+  // Node fires a timer of more than 2^31 - 1 ms at once: a slow minimum rate on a large file
+  // (1 byte/s for 3 MB) would time out before the first byte. 24.8 days is no deadline anyway.
   const deadline = (ms: number, what: string, firesInMs = ms): NodeJS.Timeout =>
-    setTimeout(() => {
-      timedOut = `${what} within ${ms} ms`;
-      abort.abort();
-    }, firesInMs);
+    setTimeout(
+      () => {
+        timedOut = `${what} within ${ms} ms`;
+        abort.abort();
+      },
+      Math.min(firesInMs, MAX_TIMER_MS),
+    );
   /** Any error inside the attempt, as what the caller should do about it. */
   const classify = (err: unknown, url: string): Error => {
     if (err instanceof DownloadFailedError || err instanceof RetryableFailure) return err;

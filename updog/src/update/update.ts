@@ -14,6 +14,7 @@ import type { Logger } from '../common/log.js';
 import { blockIndexTargetName } from '../block-index/format.js';
 import { BlockInstallUnavailable, installFromBlocks, type StoredBytes } from '../block-install/block-install.js';
 import { installImage, type InstalledImage } from '../install/install-image.js';
+import { releaseGarbage } from '../install/young-gc.js';
 import type { PartitionExtent } from '../install/partition-writer.js';
 import type { ProgressListener } from '../install/progress.js';
 import type { Update } from '../manifest/manifest.js';
@@ -190,9 +191,13 @@ async function writeImages(
           return undefined;
         });
       }
-      written ??= await installImage(common);
+      if (written === undefined) {
+        releaseGarbage(); // a block install's plan that was not used
+        written = await installImage(common);
+      }
       logger.info({ image: kind, target: image.name, partition: sets.inactive[kind].label, ...written }, 'image written and verified');
       images[kind] = { target: image.name, ...written };
+      releaseGarbage(); // this image's buffers, before the next image allocates its own
       crashPoint(`after-image:${kind}`);
     }
     await disk.sync();

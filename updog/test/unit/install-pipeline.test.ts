@@ -223,8 +223,16 @@ describe.each(builds)('installImage over loopback HTTP, $build', ({ worker, load
     body = Buffer.alloc(0);
   });
 
+  // every other 4 KiB page incompressible: ~2.6 MB compressed, above WORKER_MIN_BYTES, so the
+  // compiled build decodes on its worker thread
   const image = Buffer.alloc(5 * 1024 * 1024 + 17);
-  for (let i = 0; i < image.length; i++) image[i] = (i * 7) % 251 < 50 ? (i * 31) & 0xff : 0x20;
+  let x = 0x2545f491;
+  for (let i = 0; i < image.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    image[i] = (i >> 12) % 2 === 0 ? x & 0xff : (i * 7) % 251 < 50 ? (i * 31) & 0xff : 0x20;
+  }
 
   async function install(lz4: Buffer, partitionSize: number, sourceOverride: Partial<{ url: string; sha256: string }> = {}) {
     body = lz4;
