@@ -45,6 +45,12 @@ export class PieceHasher {
     return this.hashes.subarray(0, Math.ceil(length / this.pieceSize));
   }
 
+  /** The hash of the `length` bytes (at most a piece) at `offset` of `input`: one piece of a chunk read there. */
+  hashInputAt(offset: number, length: number): bigint {
+    this.wasm.xxh64_pieces(offset, length, this.pieceSize, this.hashes.byteOffset);
+    return this.hashes[0]!;
+  }
+
   /** Hashes `data` piece by piece (the last piece may be short) into `out` from `at`; returns the count. */
   hashPieces(data: Uint8Array, out: BigUint64Array, at: number): number {
     let count = 0;

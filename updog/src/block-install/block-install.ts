@@ -127,25 +127,40 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   const notLocalAfterAll: number[] = [];
   const copyLocal = async (): Promise<void> => {
     const out = writer('local');
-    const batch = Buffer.allocUnsafe(Math.max(WRITE_BATCH_BYTES, index.blockSize));
-    for (const blocks of localBatches(plan, index, batch.length)) {
-      throwIfCancelled();
-      const first = index.blocks[blocks[0]!]!.decodedOffset;
+    const size = Math.max(WRITE_BATCH_BYTES, index.blockSize);
+    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)] as const;
+    const batches = [...localBatches(plan, index, size)];
+    // A batch's pieces are disjoint parts of its buffer: they are read in parallel on the thread
+    // pool, and the next batch is read while this one is hashed and written.
+    const read = async (k: number): Promise<void> => {
+      const blocks = batches[k]!;
+      const into = buffers[k % 2]!;
       const pieces = plan.piecePositions.subarray(index.pieceStart[blocks[0]!], index.pieceStart[blocks.at(-1)! + 1]);
       const length = blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0);
-      batch.fill(0, 0, length);
-      for (const read of localReads(pieces, index.pieceSize, length)) {
-        await readExactly(o.disk, batch.subarray(read.to), read.length, o.active.offset + read.from);
+      into.fill(0, 0, length);
+      await Promise.all(localReads(pieces, index.pieceSize, length).map((r) => readExactly(o.disk, into.subarray(r.to), r.length, o.active.offset + r.from)));
+    };
+    let reading = batches.length > 0 ? read(0) : undefined;
+    try {
+      for (let k = 0; k < batches.length; k++) {
+        await reading;
+        throwIfCancelled();
+        reading = k + 1 < batches.length ? read(k + 1) : undefined;
+        const blocks = batches[k]!;
+        const batch = buffers[k % 2]!;
+        const first = index.blocks[blocks[0]!]!.decodedOffset;
+        for (const i of blocks) {
+          const block = index.blocks[i]!;
+          const bytes = batch.subarray(block.decodedOffset - first, block.decodedOffset - first + block.decodedLength);
+          // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
+          if (sha256(bytes).equals(block.decodedSha256)) await out.add(block.decodedOffset, bytes);
+          else notLocalAfterAll.push(i);
+        }
       }
-      for (const i of blocks) {
-        const block = index.blocks[i]!;
-        const bytes = batch.subarray(block.decodedOffset - first, block.decodedOffset - first + block.decodedLength);
-        // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
-        if (sha256(bytes).equals(block.decodedSha256)) await out.add(block.decodedOffset, bytes);
-        else notLocalAfterAll.push(i);
-      }
+      await out.flush();
+    } finally {
+      await reading?.catch(() => undefined); // a read in flight when something failed: its error is not the one to report
     }
-    await out.flush();
   };
   const fetchAll = (ranges: FetchRange[]): Promise<void> =>
     allOrStop(

@@ -36,9 +36,9 @@ export function scanHasher(index: BlockIndex): PieceHasher {
 
 /**
  * Which blocks already hold their decoded bytes at their place on the partition at
- * `partitionOffset`. Read in large chunks and piece-hashed in one call each; a block is hashed
- * whole (sha256) only when its first piece matches, and a block of zeros (free space in a file
- * system image) is compared, not hashed.
+ * `partitionOffset`. Read in large chunks; only each block's first piece is hashed (xxh64), and a
+ * block is hashed whole (sha256) only when that piece matches; a block of zeros (free space in a
+ * file system image) is compared, not hashed.
  */
 export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: PieceHasher): Promise<boolean[]> {
   const blocksPerChunk = Math.floor(hasher.input.length / index.blockSize);
@@ -49,11 +49,11 @@ export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: num
     const last = Math.min(index.blocks.length, first + blocksPerChunk) - 1;
     const start = index.blocks[first]!.decodedOffset;
     const chunk = await readExactly(disk, hasher.input, index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength - start, partitionOffset + start);
-    const pieceHashes = hasher.hashInput(chunk.length);
     for (let i = first; i <= last; i++) {
       const block = index.blocks[i]!;
       const bytes = chunk.subarray(block.decodedOffset - start, block.decodedOffset - start + block.decodedLength);
-      if (pieceHashes[(block.decodedOffset - start) / index.pieceSize] !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
+      const firstPiece = hasher.hashInputAt(block.decodedOffset - start, Math.min(index.pieceSize, block.decodedLength));
+      if (firstPiece !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
       else if (bytes.length === zeros.length && block.decodedSha256.equals(zeroBlockSha256)) present.push(bytes.equals(zeros));
       else present.push(sha256(bytes).equals(block.decodedSha256));
     }

@@ -36,6 +36,16 @@ describe('PieceHasher (xxh64.wat)', () => {
     expect(hasher.hash(data.subarray(4096, 8192))).toBe(expected[2]);
   });
 
+  it('hashes one piece at any offset of its input, whole or short', async () => {
+    const { h64Raw } = await xxhash();
+    const hasher = new PieceHasher(4096, 3 * 4096);
+    const data = randomBytes(3 * 4096);
+    hasher.input.set(data);
+    for (const [offset, length] of [[0, 4096], [4096, 4096], [8192 + 1, 4095], [5000, 10]] as const) {
+      expect(hasher.hashInputAt(offset, length), `${offset}+${length}`).toBe(h64Raw(data.subarray(offset, offset + length)));
+    }
+  });
+
   it('hashes a known vector: xxh64("a") = 0xd24ec4f1a98c6e5b', () => {
     const hasher = new PieceHasher(4096, 4096);
     expect(hasher.hashInput(0)).toEqual(new BigUint64Array(0));
