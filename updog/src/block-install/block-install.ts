@@ -20,7 +20,7 @@ import type { ProgressListener } from '../install/progress.js';
 import { DownloadVerificationError, downloadTarget, targetDownloadSpec, verifyTargetBytes, type ExpectedTarget } from '../install/verified-download.js';
 import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
-import { findPresentBlocks, readExactly, scanHasher, scanPieces, sha256 } from './local-blocks.js';
+import { findPresentBlocks, readExactly, scanHashers, scanPieces, sha256, withReadAhead } from './local-blocks.js';
 import { hashWords, PieceTable } from './piece-table.js';
 import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, type BlockPlan, type BlockSource, type FetchRange } from './plan.js';
 
@@ -130,37 +130,27 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     const size = Math.max(WRITE_BATCH_BYTES, index.blockSize);
     const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)] as const;
     const batches = [...localBatches(plan, index, size)];
-    // A batch's pieces are disjoint parts of its buffer: they are read in parallel on the thread
-    // pool, and the next batch is read while this one is hashed and written.
-    const read = async (k: number): Promise<void> => {
+    // a batch's pieces are disjoint parts of its buffer: read in parallel on the thread pool
+    const read = async (k: number, into: Buffer): Promise<void> => {
       const blocks = batches[k]!;
-      const into = buffers[k % 2]!;
       const pieces = plan.piecePositions.subarray(index.pieceStart[blocks[0]!], index.pieceStart[blocks.at(-1)! + 1]);
       const length = blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0);
       into.fill(0, 0, length);
       await Promise.all(localReads(pieces, index.pieceSize, length).map((r) => readExactly(o.disk, into.subarray(r.to), r.length, o.active.offset + r.from)));
     };
-    let reading = batches.length > 0 ? read(0) : undefined;
-    try {
-      for (let k = 0; k < batches.length; k++) {
-        await reading;
-        throwIfCancelled();
-        reading = k + 1 < batches.length ? read(k + 1) : undefined;
-        const blocks = batches[k]!;
-        const batch = buffers[k % 2]!;
-        const first = index.blocks[blocks[0]!]!.decodedOffset;
-        for (const i of blocks) {
-          const block = index.blocks[i]!;
-          const bytes = batch.subarray(block.decodedOffset - first, block.decodedOffset - first + block.decodedLength);
-          // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
-          if (sha256(bytes).equals(block.decodedSha256)) await out.add(block.decodedOffset, bytes);
-          else notLocalAfterAll.push(i);
-        }
+    await withReadAhead(batches.length, buffers, read, async (k, batch) => {
+      throwIfCancelled();
+      const blocks = batches[k]!;
+      const first = index.blocks[blocks[0]!]!.decodedOffset;
+      for (const i of blocks) {
+        const block = index.blocks[i]!;
+        const bytes = batch.subarray(block.decodedOffset - first, block.decodedOffset - first + block.decodedLength);
+        // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
+        if (sha256(bytes).equals(block.decodedSha256)) await out.add(block.decodedOffset, bytes);
+        else notLocalAfterAll.push(i);
       }
-      await out.flush();
-    } finally {
-      await reading?.catch(() => undefined); // a read in flight when something failed: its error is not the one to report
-    }
+    });
+    await out.flush();
   };
   const fetchAll = (ranges: FetchRange[]): Promise<void> =>
     allOrStop(
@@ -225,16 +215,16 @@ async function loadIndex(o: BlockInstallOptions): Promise<BlockIndex> {
 
 /** Finds what the host has: blocks in place on the inactive partition, pieces on the active one. */
 async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<BlockPlan> {
-  const hasher = scanHasher(index);
-  const present = await findPresentBlocks(o.disk, o.partition.offset, index, hasher);
+  const hashers = scanHashers(index);
+  const present = await findPresentBlocks(o.disk, o.partition.offset, index, hashers);
   const missing = index.blocks.flatMap((_, i) => (present[i] === true ? [] : [i]));
   const table = new PieceTable(missing.reduce((n, i) => n + index.pieceStart[i + 1]! - index.pieceStart[i]!, 0));
   const words = hashWords(index.pieceHashes);
   for (const i of missing) {
     for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(words, p);
   }
-  if (missing.length > 0) await scanPieces(o.disk, o.active, index.pieceSize, table, hasher);
-  return planBlocks(index, present, table, hasher.hash(Buffer.alloc(index.pieceSize)));
+  if (missing.length > 0) await scanPieces(o.disk, o.active, index.pieceSize, table, hashers);
+  return planBlocks(index, present, table, hashers[0].hash(Buffer.alloc(index.pieceSize)));
 }
 
 function blocksFrom(plan: BlockPlan, source: BlockSource): number[] {

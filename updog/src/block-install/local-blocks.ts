@@ -1,7 +1,8 @@
 /**
  * Reading what the host already has: which blocks of the image are in place on the inactive
  * partition (an interrupted install, resumed), and where the pieces of the others sit on the
- * active partition. Streamed through one reused buffer: memory does not grow with the partition.
+ * active partition. Streamed through two reused buffers (one is read while the other is hashed):
+ * memory does not grow with the partition.
  */
 import { createHash } from 'node:crypto';
 import type { BlockIndex } from '../block-index/format.js';
@@ -29,9 +30,31 @@ export async function readExactly(disk: ReadableDisk, into: Buffer, length: numb
   return into.subarray(0, length);
 }
 
-/** A hasher whose chunks hold whole blocks of the index and are at least SCAN_CHUNK bytes. */
-export function scanHasher(index: BlockIndex): PieceHasher {
-  return new PieceHasher(index.pieceSize, Math.max(SCAN_CHUNK, index.blockSize));
+/** Two slots that take turns: one is read into while the other is worked on. */
+export type SlotPair<T> = readonly [T, T];
+
+/**
+ * Reads item k + 1 into one slot while item k, already read into the other, is processed: the
+ * reads run on the thread pool while the main thread hashes. Stops at the first error (a read
+ * still in flight then is awaited, its own error dropped).
+ */
+export async function withReadAhead<T>(count: number, slots: SlotPair<T>, read: (k: number, slot: T) => Promise<unknown>, process: (k: number, slot: T) => void | Promise<void>): Promise<void> {
+  let reading = count > 0 ? read(0, slots[0]) : undefined;
+  try {
+    for (let k = 0; k < count; k++) {
+      await reading;
+      reading = k + 1 < count ? read(k + 1, slots[(k + 1) % 2]!) : undefined;
+      await process(k, slots[k % 2]!);
+    }
+  } finally {
+    await reading?.catch(() => undefined);
+  }
+}
+
+/** Two hashers whose chunks hold whole blocks of the index and are at least SCAN_CHUNK bytes. */
+export function scanHashers(index: BlockIndex): SlotPair<PieceHasher> {
+  const chunk = Math.max(SCAN_CHUNK, index.blockSize);
+  return [new PieceHasher(index.pieceSize, chunk), new PieceHasher(index.pieceSize, chunk)];
 }
 
 /**
@@ -40,35 +63,46 @@ export function scanHasher(index: BlockIndex): PieceHasher {
  * block is hashed whole (sha256) only when that piece matches; a block of zeros (free space in a
  * file system image) is compared, not hashed.
  */
-export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hasher: PieceHasher): Promise<boolean[]> {
-  const blocksPerChunk = Math.floor(hasher.input.length / index.blockSize);
+export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hashers: SlotPair<PieceHasher>): Promise<boolean[]> {
+  const blocksPerChunk = Math.floor(hashers[0].input.length / index.blockSize);
   const zeros = Buffer.alloc(index.blockSize);
   const zeroBlockSha256 = sha256(zeros);
   const present: boolean[] = [];
-  for (let first = 0; first < index.blocks.length; first += blocksPerChunk) {
-    const last = Math.min(index.blocks.length, first + blocksPerChunk) - 1;
-    const start = index.blocks[first]!.decodedOffset;
-    const chunk = await readExactly(disk, hasher.input, index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength - start, partitionOffset + start);
-    for (let i = first; i <= last; i++) {
-      const block = index.blocks[i]!;
-      const bytes = chunk.subarray(block.decodedOffset - start, block.decodedOffset - start + block.decodedLength);
-      const firstPiece = hasher.hashInputAt(block.decodedOffset - start, Math.min(index.pieceSize, block.decodedLength));
-      if (firstPiece !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
-      else if (bytes.length === zeros.length && block.decodedSha256.equals(zeroBlockSha256)) present.push(bytes.equals(zeros));
-      else present.push(sha256(bytes).equals(block.decodedSha256));
-    }
-  }
+  const firstBlock = (k: number) => k * blocksPerChunk;
+  const lastBlock = (k: number) => Math.min(index.blocks.length, (k + 1) * blocksPerChunk) - 1;
+  const start = (k: number) => index.blocks[firstBlock(k)]!.decodedOffset;
+  const end = (k: number) => index.blocks[lastBlock(k)]!.decodedOffset + index.blocks[lastBlock(k)]!.decodedLength;
+  await withReadAhead(
+    Math.ceil(index.blocks.length / blocksPerChunk),
+    hashers,
+    (k, hasher) => readExactly(disk, hasher.input, end(k) - start(k), partitionOffset + start(k)),
+    (k, hasher) => {
+      for (let i = firstBlock(k); i <= lastBlock(k); i++) {
+        const block = index.blocks[i]!;
+        const at = block.decodedOffset - start(k);
+        const bytes = hasher.input.subarray(at, at + block.decodedLength);
+        const firstPiece = hasher.hashInputAt(at, Math.min(index.pieceSize, block.decodedLength));
+        if (firstPiece !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
+        else if (bytes.length === zeros.length && block.decodedSha256.equals(zeroBlockSha256)) present.push(bytes.equals(zeros));
+        else present.push(sha256(bytes).equals(block.decodedSha256));
+      }
+    },
+  );
   return present;
 }
 
 /** Hashes every whole piece of the partition and records the wanted ones in `table` (positions from the partition's start). */
-export async function scanPieces(disk: ReadableDisk, partition: { offset: number; size: number }, pieceSize: number, table: PieceTable, hasher: PieceHasher): Promise<void> {
+export async function scanPieces(disk: ReadableDisk, partition: { offset: number; size: number }, pieceSize: number, table: PieceTable, hashers: SlotPair<PieceHasher>): Promise<void> {
   const end = partition.size - (partition.size % pieceSize);
-  const chunkSize = hasher.input.length - (hasher.input.length % pieceSize);
-  for (let at = 0; at < end; at += chunkSize) {
-    const length = Math.min(chunkSize, end - at);
-    await readExactly(disk, hasher.input, length, partition.offset + at);
-    const hashes = hashWords(hasher.hashInput(length));
-    for (let p = 0; p < hashes.length / 2; p++) table.record(hashes, p, at + p * pieceSize);
-  }
+  const chunkSize = hashers[0].input.length - (hashers[0].input.length % pieceSize);
+  const length = (k: number) => Math.min(chunkSize, end - k * chunkSize);
+  await withReadAhead(
+    Math.ceil(end / chunkSize),
+    hashers,
+    (k, hasher) => readExactly(disk, hasher.input, length(k), partition.offset + k * chunkSize),
+    (k, hasher) => {
+      const hashes = hashWords(hasher.hashInput(length(k)));
+      for (let p = 0; p < hashes.length / 2; p++) table.record(hashes, p, k * chunkSize + p * pieceSize);
+    },
+  );
 }
