@@ -72,9 +72,9 @@ const UPDOG_DRIVER = `
 import { open } from 'node:fs/promises';
 import { createDispatcher } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/tuf/dispatcher.js'))};
 import { keepYoungGenerationSmall } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/common/young-generation.js'))};
-keepYoungGenerationSmall(); // as the updog CLI does
 import { installImage } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/install/install-image.js'))};
 import { DEFAULT_DOWNLOAD_LIMITS } from ${JSON.stringify(path.join(repoRoot, 'updog/dist/net/download-limits.js'))};
+keepYoungGenerationSmall(); // as the updog CLI does
 const [url, name, length, sha256, disk, offset, size] = process.argv.slice(1);
 const dispatcher = createDispatcher(); // the production one: what \`updog update\` loads and sets
 const fh = await open(disk, 'r+');

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, IN_FLIGHT_STATES, Informer, KubeClient, NODE_UPDATE, NodeAgent, type NodeUpdate, nodeUpdateStore, type NodeUpdateStore, projectNodeUpdate, UPDATE_POLICY, type UpdatePolicy, VERSION } from '@updog-ts/update-operator';
+import { GROUP, IN_FLIGHT_STATES, Informer, KubeClient, NODE_UPDATE, NODE_UPDATES_PATH, NodeAgent, type NodeUpdate, nodeUpdateStore, type NodeUpdateStore, projectNodeUpdate, UPDATE_POLICY, type UpdatePolicy, VERSION } from '@updog-ts/update-operator';
 import { createLogger } from '@updog-ts/updog/common';
 import { BenchHost } from './bench-host.js';
 import type { TestCluster } from './cluster.js';
@@ -212,7 +212,7 @@ export async function runOperatorBench(cluster: TestCluster, opts: OperatorBench
     const monitor = { maxInFlight: 0, samples: 0 };
     const mine = new Set(names);
     const watchNus = new Informer<NodeUpdate>(client, {
-      path: `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`,
+      path: NODE_UPDATES_PATH,
       project: projectNodeUpdate,
       handlers: {
         upsert: () => {

@@ -3,7 +3,7 @@
  * fields of its status. (RBAC: get/list/watch nodeupdates, patch nodeupdates/status.)
  */
 import { isApiCode, type KubeClient } from '../common/kube-client.js';
-import { GROUP, NODE_UPDATE, VERSION, type NodeUpdate } from '../model/api.js';
+import { NODE_UPDATES_PATH, type NodeUpdate } from '../model/api.js';
 import type { StatusPatch } from './decide.js';
 
 export interface NodeUpdateStore {
@@ -22,8 +22,7 @@ export interface NodeUpdateStore {
 const WATCH_TIMEOUT_SECONDS = 300;
 
 export function nodeUpdateStore(client: KubeClient, nodeName: string): NodeUpdateStore {
-  const collection = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
-  const path = `${collection}/${encodeURIComponent(nodeName)}`;
+  const path = `${NODE_UPDATES_PATH}/${encodeURIComponent(nodeName)}`;
   return {
     async get() {
       try {
@@ -41,7 +40,7 @@ export function nodeUpdateStore(client: KubeClient, nodeName: string): NodeUpdat
       const query = { fieldSelector: `metadata.name=${nodeName}`, timeoutSeconds: String(WATCH_TIMEOUT_SECONDS) };
       client
         .watch(
-          collection,
+          NODE_UPDATES_PATH,
           query,
           ({ type, object }) => {
             if (type === 'ADDED' || type === 'MODIFIED') onChange(object as NodeUpdate);

@@ -54,7 +54,8 @@ export interface WatchEvent {
   object: unknown;
 }
 
-const METHODS: Record<string, HttpMethod> = { GET: HttpMethod.GET, POST: HttpMethod.POST, PUT: HttpMethod.PUT, PATCH: HttpMethod.PATCH, DELETE: HttpMethod.DELETE };
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+const METHODS: Record<Method, HttpMethod> = { GET: HttpMethod.GET, POST: HttpMethod.POST, PUT: HttpMethod.PUT, PATCH: HttpMethod.PATCH, DELETE: HttpMethod.DELETE };
 
 export class KubeClient {
   /**
@@ -66,9 +67,8 @@ export class KubeClient {
 
   constructor(readonly kc: KubeConfig) {}
 
-
   /** One request; resolves with the parsed JSON answer, rejects with KubeApiError on a non-2xx. */
-  async request<T = unknown>(method: keyof typeof METHODS, path: string, options: RequestOptions = {}): Promise<T> {
+  async request<T = unknown>(method: Method, path: string, options: RequestOptions = {}): Promise<T> {
     const what = `${method} ${path}`;
     const response = await this.send(method, path, options);
     const text = await response.body.text();
@@ -114,12 +114,12 @@ export class KubeClient {
     }
   }
 
-  private async send(method: keyof typeof METHODS, path: string, options: RequestOptions, bodyTimeoutMs?: number): Promise<Dispatcher.ResponseData> {
+  private async send(method: Method, path: string, options: RequestOptions, bodyTimeoutMs?: number): Promise<Dispatcher.ResponseData> {
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/+$/, '') + path);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
-    const ctx = new RequestContext(url.toString(), METHODS[method] ?? HttpMethod.GET);
+    const ctx = new RequestContext(url.toString(), METHODS[method]);
     await this.kc.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = options.mergePatch === true ? 'application/merge-patch+json' : 'application/json';

@@ -10,7 +10,7 @@
  */
 import type { KubeClient } from '../common/kube-client.js';
 import type { Logger } from '@updog-ts/updog/common';
-import { API_VERSION, CONDITION_DISRUPTION_HOLD, GROUP, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, UPDATE_POLICY, VERSION, resolvePolicy, type NodeUpdate, type NodeUpdateStatus, type NodeUpdateStatusPatch, type ResolvedPolicy, type UpdatePolicy } from '../model/api.js';
+import { API_VERSION, CONDITION_DISRUPTION_HOLD, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, NODE_UPDATES_PATH, UPDATE_POLICY, UPDATE_POLICIES_PATH, resolvePolicy, type NodeUpdate, type NodeUpdateStatus, type NodeUpdateStatusPatch, type ResolvedPolicy, type UpdatePolicy } from '../model/api.js';
 import { drainNode } from './drain.js';
 import { planPod, podDisruptionHold } from './drain-plan.js';
 import { Informer } from './informer.js';
@@ -19,7 +19,7 @@ import type { ControllerMetrics } from './metrics.js';
 import { cordonPatch, disruptionHold, holdPatch, mergeNodePatches, releasePatch, uncordonPatch, type NodeSnapshot } from './node-effects.js';
 import { IN_FLIGHT_STATES, PolicyError, schedule, type Candidate } from './scheduling.js';
 import { matchesSelector } from './selector.js';
-import { admit, POD_HOLD_REASON, specFor, step, type DrainResult, type NodeFacts, type Step } from './state-machine.js';
+import { admit, POD_HOLD_REASON, podHoldCondition, specFor, step, type DrainResult, type NodeFacts, type Step } from './state-machine.js';
 import { admissionInputsChanged, nodeChanged, nodeUpdateChanged, projectNode, projectNodeUpdate, projectPolicy, type NodeView } from './views.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -124,10 +124,9 @@ export class Controller {
     this.queue = queue;
     const count = (resource: string) => (verb: 'list' | 'watch') => this.metrics.apiRequests.inc({ verb, resource });
     const onWatchError = (what: string) => (err: unknown) => this.log.warn({ watch: what, err: err instanceof Error ? err.message : String(err) }, 'watch failed; resuming');
-    const nuPath = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
     this.informers = {
       policy: new Informer(this.client, {
-        path: `/apis/${GROUP}/${VERSION}/${UPDATE_POLICY.plural}`,
+        path: UPDATE_POLICIES_PATH,
         query: this.opts.policyNames.length === 1 && this.opts.policyNames[0] !== '*' ? { fieldSelector: `metadata.name=${this.opts.policyNames[0]}` } : {},
         project: projectPolicy,
         handlers: {
@@ -161,7 +160,7 @@ export class Controller {
         onWatchError: onWatchError('nodes'),
       }),
       nodeUpdates: new Informer(this.client, {
-        path: nuPath,
+        path: NODE_UPDATES_PATH,
         project: projectNodeUpdate,
         handlers: {
           upsert: (prev, next) => {
@@ -309,7 +308,7 @@ export class Controller {
     const current = conditions.find((c) => c.type === CONDITION_DISRUPTION_HOLD);
     let hold = disruptionHold(snapshot(node));
     let reason = 'DoNotDisrupt';
-    if (hold === undefined && current?.reason === POD_HOLD_REASON) {
+    if (hold === undefined && podHoldCondition(nu) !== undefined) {
       if (!this.podHoldCheckDue(name)) return;
       hold = podDisruptionHold((await this.kube.podsOnNode(name)).map(podRef));
       reason = POD_HOLD_REASON;
@@ -554,7 +553,7 @@ export class Controller {
         name: nu.metadata.name,
         status,
         target: group.selected ? (policy.targetVersion ?? nu.status?.availableVersion) : undefined,
-        hold: disruptionHold(snapshot(node)) ?? nu.status?.conditions?.find((c) => c.type === CONDITION_DISRUPTION_HOLD && c.reason === POD_HOLD_REASON)?.message,
+        hold: disruptionHold(snapshot(node)) ?? podHoldCondition(nu)?.message,
       });
     }
     return { candidates, conflicts };

@@ -1,6 +1,6 @@
 /** The Kubernetes calls the controller makes, typed, with merge patches done right. */
 import { isApiCode, KubeApiError, type KubeClient } from '../common/kube-client.js';
-import { API_VERSION, GROUP, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, UPDATE_POLICY, VERSION, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicyStatus } from '../model/api.js';
+import { API_VERSION, LABEL_IN_FLIGHT, LABEL_POLICY, NODE_UPDATE, NODE_UPDATES_PATH, UPDATE_POLICY, UPDATE_POLICIES_PATH, type NodeUpdate, type NodeUpdateSpec, type NodeUpdateStatusPatch, type UpdatePolicyStatus } from '../model/api.js';
 import { classifyEviction, type EvictionOutcome, type PodRef } from './drain-plan.js';
 import type { NodePatch } from './node-effects.js';
 
@@ -25,8 +25,6 @@ export function podRef(pod: Pod): PodRef {
 /** Counts each API request the controller makes (metrics, benchmark). */
 export type RequestCounter = (verb: string, resource: string) => void;
 
-const NODE_UPDATES = `/apis/${GROUP}/${VERSION}/${NODE_UPDATE.plural}`;
-const UPDATE_POLICIES = `/apis/${GROUP}/${VERSION}/${UPDATE_POLICY.plural}`;
 const podPath = (pod: PodRef) => `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}`;
 
 export class Kube {
@@ -53,12 +51,12 @@ export class Kube {
     };
     try {
       this.count('create', NODE_UPDATE.plural);
-      await this.client.request('POST', NODE_UPDATES, { body });
+      await this.client.request('POST', NODE_UPDATES_PATH, { body });
       return await this.patchNodeUpdateStatus(node.name, { state: 'Idle', stateSince: new Date().toISOString() });
     } catch (err) {
       if (!isApiCode(err, 409)) throw err;
       this.count('get', NODE_UPDATE.plural);
-      return this.client.request<NodeUpdate>('GET', `${NODE_UPDATES}/${encodeURIComponent(node.name)}`);
+      return this.client.request<NodeUpdate>('GET', `${NODE_UPDATES_PATH}/${encodeURIComponent(node.name)}`);
     }
   }
 
@@ -71,24 +69,24 @@ export class Kube {
     const labels = { [LABEL_IN_FLIGHT]: policy !== undefined ? 'true' : null, [LABEL_POLICY]: policy ?? null };
     const body = { metadata: { labels }, spec: { desiredState: spec.desiredState, targetVersion: spec.targetVersion ?? null } };
     this.count('patch', NODE_UPDATE.plural);
-    return this.client.request<NodeUpdate>('PATCH', `${NODE_UPDATES}/${encodeURIComponent(name)}`, { body, mergePatch: true });
+    return this.client.request<NodeUpdate>('PATCH', `${NODE_UPDATES_PATH}/${encodeURIComponent(name)}`, { body, mergePatch: true });
   }
 
   async patchNodeUpdateStatus(name: string, status: NodeUpdateStatusPatch): Promise<NodeUpdate> {
     this.count('patch', `${NODE_UPDATE.plural}/status`);
-    return this.client.request<NodeUpdate>('PATCH', `${NODE_UPDATES}/${encodeURIComponent(name)}/status`, { body: { status }, mergePatch: true });
+    return this.client.request<NodeUpdate>('PATCH', `${NODE_UPDATES_PATH}/${encodeURIComponent(name)}/status`, { body: { status }, mergePatch: true });
   }
 
   /** Quorum read (no resourceVersion: served from etcd) of the NodeUpdates labelled in flight. */
   async listInFlightNodeUpdates(): Promise<NodeUpdate[]> {
     this.count('list', NODE_UPDATE.plural);
-    const list = await this.client.request<{ items?: NodeUpdate[] }>('GET', NODE_UPDATES, { query: { labelSelector: `${LABEL_IN_FLIGHT}=true` } });
+    const list = await this.client.request<{ items?: NodeUpdate[] }>('GET', NODE_UPDATES_PATH, { query: { labelSelector: `${LABEL_IN_FLIGHT}=true` } });
     return list.items ?? [];
   }
 
   async patchPolicyStatus(name: string, status: UpdatePolicyStatus & { pausedReason?: string | null }): Promise<void> {
     this.count('patch', `${UPDATE_POLICY.plural}/status`);
-    await this.client.request('PATCH', `${UPDATE_POLICIES}/${encodeURIComponent(name)}/status`, { body: { status }, mergePatch: true });
+    await this.client.request('PATCH', `${UPDATE_POLICIES_PATH}/${encodeURIComponent(name)}/status`, { body: { status }, mergePatch: true });
   }
 
   async podsOnNode(node: string): Promise<Pod[]> {

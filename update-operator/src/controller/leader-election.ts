@@ -126,8 +126,12 @@ export class LeaderElector {
     }
   }
 
+  private leasesPath(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases`;
+  }
+
   private leasePath(): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.opts.namespace)}/leases/${encodeURIComponent(this.opts.name)}`;
+    return `${this.leasesPath()}/${encodeURIComponent(this.opts.name)}`;
   }
 
   /** Like client-go's ReleaseOnCancel: no holder, a 1 s duration; a conflict means re-read, as the Lease may still be ours. */
@@ -165,7 +169,7 @@ export class LeaderElector {
         spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
       };
       try {
-        await this.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, { body });
+        await this.client.request('POST', this.leasesPath(), { body });
         return true;
       } catch (createErr) {
         if (isApiCode(createErr, 409)) return false; // another replica created it first

@@ -22,6 +22,11 @@ export type DrainResult = DrainVerdict | { ok: false; hold: string };
 /** Reason of the DisruptionHold condition a pod's do-not-disrupt annotation puts on a NodeUpdate. */
 export const POD_HOLD_REASON = 'PodDoNotDisrupt';
 
+/** The DisruptionHold condition a pod put on this NodeUpdate (holdBack), if it carries one. */
+export function podHoldCondition(nu: NodeUpdate): Condition | undefined {
+  return nu.status?.conditions?.find((c) => c.type === CONDITION_DISRUPTION_HOLD && c.reason === POD_HOLD_REASON);
+}
+
 export interface NodeFacts {
   /** Node Ready condition is True. */
   ready: boolean;

@@ -10,6 +10,9 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 
 export const NODE_UPDATE = { kind: 'NodeUpdate', plural: 'nodeupdates', singular: 'nodeupdate', shortName: 'nu' } as const;
 export const UPDATE_POLICY = { kind: 'UpdatePolicy', plural: 'updatepolicies', singular: 'updatepolicy', shortName: 'up' } as const;
+/** API paths of the two collections (cluster-scoped). */
+export const NODE_UPDATES_PATH = `/apis/${API_VERSION}/${NODE_UPDATE.plural}`;
+export const UPDATE_POLICIES_PATH = `/apis/${API_VERSION}/${UPDATE_POLICY.plural}`;
 
 /** Name of the policy the controller follows unless told otherwise. */
 export const DEFAULT_POLICY_NAME = 'default';

@@ -73,7 +73,6 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     throw new PartitionOverflowError(`${o.source.name} decodes to ${index.decodedLength} bytes, more than the ${o.partition.size}-byte partition ${o.partition.label}`);
   }
   const plan = await planFromHost(o, index);
-  releaseGarbage(); // the index as downloaded and the scans' garbage, before the copy and the fetch allocate
   o.logger.info(
     {
       image: o.image,
@@ -89,6 +88,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   if (plan.fetchBytes > STREAM_ABOVE_FETCH_SHARE * index.imageLength) {
     throw new BlockInstallUnavailable(`${Math.round((100 * plan.fetchBytes) / index.imageLength)} % of ${o.source.name} must be fetched, so it is streamed whole`);
   }
+  releaseGarbage(); // the index as downloaded and the scans' garbage, before the copy and the fetch allocate
 
   const counters = { downloaded: 0, reused: plan.presentBytes, written: plan.presentBytes, newlyWritten: 0 };
   const stored: StoredBytes = { local: 0, fetched: 0 };

@@ -68,18 +68,25 @@ export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: num
   const zeros = Buffer.alloc(index.blockSize);
   const zeroBlockSha256 = sha256(zeros);
   const present: boolean[] = [];
-  const firstBlock = (k: number) => k * blocksPerChunk;
-  const lastBlock = (k: number) => Math.min(index.blocks.length, (k + 1) * blocksPerChunk) - 1;
-  const start = (k: number) => index.blocks[firstBlock(k)]!.decodedOffset;
-  const end = (k: number) => index.blocks[lastBlock(k)]!.decodedOffset + index.blocks[lastBlock(k)]!.decodedLength;
+  /** Chunk k: blocks first..last, decoded bytes [start, end) of the image. */
+  const chunk = (k: number) => {
+    const first = k * blocksPerChunk;
+    const last = Math.min(index.blocks.length, first + blocksPerChunk) - 1;
+    const end = index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength;
+    return { first, last, start: index.blocks[first]!.decodedOffset, end };
+  };
   await withReadAhead(
     Math.ceil(index.blocks.length / blocksPerChunk),
     hashers,
-    (k, hasher) => readExactly(disk, hasher.input, end(k) - start(k), partitionOffset + start(k)),
     (k, hasher) => {
-      for (let i = firstBlock(k); i <= lastBlock(k); i++) {
+      const { start, end } = chunk(k);
+      return readExactly(disk, hasher.input, end - start, partitionOffset + start);
+    },
+    (k, hasher) => {
+      const { first, last, start } = chunk(k);
+      for (let i = first; i <= last; i++) {
         const block = index.blocks[i]!;
-        const at = block.decodedOffset - start(k);
+        const at = block.decodedOffset - start;
         const bytes = hasher.input.subarray(at, at + block.decodedLength);
         const firstPiece = hasher.hashInputAt(at, Math.min(index.pieceSize, block.decodedLength));
         if (firstPiece !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);

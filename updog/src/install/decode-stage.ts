@@ -3,7 +3,8 @@
  * runs on a worker thread, so HTTP and sha256 (main thread) and LZ4 decode, xxh32 and the write
  * calls (worker) use both cores: the install went from 0.63x to about 1x the speed of
  * `curl | lz4 -d | dd` with it (early writeback, partition-writer.ts, did the rest). Where the worker's compiled file is absent (tests run the
- * TypeScript sources) the same function runs inline on the main thread instead.
+ * TypeScript sources), and for images under WORKER_MIN_BYTES, the same function runs inline on the
+ * main thread instead.
  *
  * Errors cross the thread boundary by class name: `Lz4FrameError` and `PartitionOverflowError`
  * keep their class (callers and exit codes depend on it); others become `Error`s with the same

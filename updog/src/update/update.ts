@@ -188,13 +188,11 @@ async function writeImages(
         written = await installFromBlocks({ ...common, index: blockIndex, active: extent(sets.active[kind]), logger, onBlockStored }).catch((err: unknown) => {
           if (!(err instanceof BlockInstallUnavailable)) throw err;
           logger.warn({ image: kind, target: image.name, reason: err.message }, 'block install not possible: streaming the whole image');
+          releaseGarbage(); // the block install's index and plan, before the stream allocates
           return undefined;
         });
       }
-      if (written === undefined) {
-        releaseGarbage(); // a block install's plan that was not used
-        written = await installImage(common);
-      }
+      written ??= await installImage(common);
       logger.info({ image: kind, target: image.name, partition: sets.inactive[kind].label, ...written }, 'image written and verified');
       images[kind] = { target: image.name, ...written };
       releaseGarbage(); // this image's buffers, before the next image allocates its own
