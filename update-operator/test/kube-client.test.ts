@@ -84,6 +84,20 @@ describe('KubeClient', () => {
     expect(s.seen[0]?.url).toBe('/api/v1/nodes?resourceVersion=4&timeoutSeconds=30&watch=true');
   });
 
+  it('refuses an answer or a watch event that is not JSON, naming the request', async () => {
+    const s = await server((req, res) => {
+      if (req.url?.includes('watch=true')) return void res.writeHead(200).end('{"type":"ADDED","object":{}}\n<html>proxy error</html>\n');
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>');
+    });
+    close = s.close;
+    await expect(s.client.request('GET', '/api/v1/nodes')).rejects.toThrow('GET /api/v1/nodes: HTTP 200 with a body that is not JSON ("<html>login</html>")');
+    const got: WatchEvent[] = [];
+    await expect(s.client.watch('/api/v1/nodes', { timeoutSeconds: '30' }, (e) => got.push(e), new AbortController().signal)).rejects.toThrow(
+      'watch /api/v1/nodes: an event that is not JSON ("<html>proxy error</html>")',
+    );
+    expect(got).toEqual([{ type: 'ADDED', object: {} }]);
+  });
+
   it('a refused watch rejects (410 Gone), an aborted one resolves', async () => {
     const s = await server((req, res) => {
       if (req.url?.includes('resourceVersion=1&')) return void res.writeHead(410).end('{"kind":"Status","code":410,"message":"too old resource version"}');

@@ -74,6 +74,7 @@ export class KubeClient {
     const text = await response.body.text();
     const parsed = parseJson(text);
     if (response.statusCode < 200 || response.statusCode > 299) throw new KubeApiError(response.statusCode, parsed ?? text, headerRecord(response.headers), what);
+    if (parsed === undefined) throw new Error(`${what}: HTTP ${response.statusCode} with a body that is not JSON (${JSON.stringify(text.slice(0, 80))})`);
     return parsed as T;
   }
 
@@ -105,7 +106,10 @@ export class KubeClient {
         while ((newline = pending.indexOf('\n')) >= 0) {
           const line = pending.slice(0, newline).trim();
           pending = pending.slice(newline + 1);
-          if (line !== '') onEvent(JSON.parse(line) as WatchEvent);
+          if (line === '') continue;
+          const event = parseJson(line) as WatchEvent | undefined;
+          if (event === undefined) throw new Error(`watch ${path}: an event that is not JSON (${JSON.stringify(line.slice(0, 80))})`);
+          onEvent(event);
         }
       }
     } catch (err) {
