@@ -93,64 +93,159 @@ export function encodeBlockIndex(index: Omit<BlockIndex, 'pieceStart'>): Buffer 
 }
 
 /**
- * Decodes and checks an index against the image target it claims to describe: blocks in order,
- * decoded bytes contiguous from 0 in fixed-size blocks, compressed ranges inside the image and not
- * overlapping. Throws a BlockIndexError naming the first fault.
+ * Decodes and checks an index against the image target it claims to describe (see
+ * `openBlockIndex`), as objects: for tools and tests. updog's install reads the compact view.
  */
-export function decodeBlockIndex(bytes: Buffer, image: { name: string; length: number; sha256: string }): BlockIndex {
-  const fail = (why: string): never => {
-    throw new BlockIndexError(`block index of ${image.name}: ${why}`);
-  };
-  if (bytes.length < HEADER_LENGTH || bytes.toString('latin1', 0, 8) !== BLOCK_INDEX_MAGIC) fail('not a block index (bad magic)');
-  const version = bytes.readUInt32LE(8);
-  if (version !== BLOCK_INDEX_VERSION) fail(`format version ${version}, this updog reads version ${BLOCK_INDEX_VERSION}`);
-  const blockSize = bytes.readUInt32LE(12);
-  const pieceSize = bytes.readUInt32LE(16);
-  const blockCount = bytes.readUInt32LE(20);
-  const imageLength = safeNumber(bytes.readBigUInt64LE(24), fail);
-  const decodedLength = safeNumber(bytes.readBigUInt64LE(32), fail);
-  const imageSha256 = Buffer.from(bytes.subarray(40, 72));
-  if (pieceSize < 512 || (pieceSize & (pieceSize - 1)) !== 0) fail(`piece size ${pieceSize} is not a power of two of at least 512`);
-  if (blockSize < pieceSize || blockSize > MAX_BLOCK_SIZE || blockSize % pieceSize !== 0) {
-    fail(`block size ${blockSize} is not a multiple of the piece size ${pieceSize} up to ${MAX_BLOCK_SIZE}`);
-  }
-  if (imageLength !== image.length || imageSha256.toString('hex') !== image.sha256) {
-    fail('it describes another image (its image length or sha256 differs from the signed target)');
-  }
-  if (blockCount !== Math.ceil(decodedLength / blockSize)) fail(`${blockCount} blocks cannot hold ${decodedLength} bytes in blocks of ${blockSize}`);
-  const pieceCount = piecesIn(decodedLength, pieceSize);
-  const expected = HEADER_LENGTH + blockCount * RECORD_LENGTH + pieceCount * PIECE_HASH_LENGTH;
-  if (bytes.length !== expected) fail(`${bytes.length} bytes where ${blockCount} blocks need ${expected}`);
+export function decodeBlockIndex(bytes: Buffer, image: ImageTarget): BlockIndex {
+  const view = openBlockIndex(bytes, image);
+  const blocks = Array.from({ length: view.blockCount }, (_, i) => view.block(i));
+  const pieceStart = Uint32Array.from({ length: view.blockCount + 1 }, (_, i) => view.pieceStart(i));
+  const pieceHashes = new BigUint64Array(view.pieceCount);
+  for (let p = 0; p < view.pieceCount; p++) pieceHashes[p] = view.pieceHash(p);
+  const { blockSize, pieceSize, imageLength, decodedLength, imageSha256 } = view;
+  return { blockSize, pieceSize, imageLength, decodedLength, imageSha256: Buffer.from(imageSha256), blocks, pieceHashes, pieceStart };
+}
 
-  const blocks: IndexedBlock[] = [];
-  const pieceStart = new Uint32Array(blockCount + 1);
-  let endOfPrevious = MIN_FRAME_HEADER;
-  for (let i = 0, at = HEADER_LENGTH; i < blockCount; i++, at += RECORD_LENGTH) {
-    const block: IndexedBlock = {
-      compressedOffset: safeNumber(bytes.readBigUInt64LE(at), fail),
-      compressedLength: bytes.readUInt32LE(at + 8),
-      decodedLength: bytes.readUInt32LE(at + 12),
-      decodedOffset: safeNumber(bytes.readBigUInt64LE(at + 16), fail),
-      decodedSha256: Buffer.from(bytes.subarray(at + 24, at + 56)),
-      compressedSha256: Buffer.from(bytes.subarray(at + 56, at + 88)),
+/** The image target an index must describe. */
+export interface ImageTarget {
+  name: string;
+  length: number;
+  sha256: string;
+}
+
+/**
+ * Checks an index against the image target it claims to describe: blocks in order, decoded bytes
+ * contiguous from 0 in fixed-size blocks, compressed ranges inside the image and not overlapping.
+ * Throws a BlockIndexError naming the first fault. The view reads its fields from `bytes` on
+ * demand: no object per block, so an install holds the index as downloaded (88 bytes a block and 8
+ * a piece, 3.3 MiB per GiB of 64 KiB blocks) and nothing more.
+ */
+export function openBlockIndex(bytes: Buffer, image: ImageTarget): BlockIndexView {
+  return new BlockIndexView(bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes), image);
+}
+
+export class BlockIndexView {
+  readonly blockSize: number;
+  readonly pieceSize: number;
+  readonly blockCount: number;
+  readonly pieceCount: number;
+  readonly imageLength: number;
+  readonly decodedLength: number;
+  readonly imageSha256: Buffer;
+  /** The piece hashes as little-endian 32-bit word pairs (piece p is words 2p, 2p + 1), a view of the index bytes. */
+  readonly pieceWords: Uint32Array;
+  private readonly piecesPerBlock: number;
+
+  constructor(
+    private readonly bytes: Buffer,
+    image: ImageTarget,
+  ) {
+    const fail = (why: string): never => {
+      throw new BlockIndexError(`block index of ${image.name}: ${why}`);
     };
-    const wantLength = i < blockCount - 1 ? blockSize : decodedLength - i * blockSize;
-    if (block.decodedOffset !== i * blockSize || block.decodedLength !== wantLength) {
-      fail(`block ${i} decodes to bytes ${block.decodedOffset}+${block.decodedLength}, expected ${i * blockSize}+${wantLength}`);
+    if (bytes.length < HEADER_LENGTH || bytes.toString('latin1', 0, 8) !== BLOCK_INDEX_MAGIC) fail('not a block index (bad magic)');
+    const version = bytes.readUInt32LE(8);
+    if (version !== BLOCK_INDEX_VERSION) fail(`format version ${version}, this updog reads version ${BLOCK_INDEX_VERSION}`);
+    const blockSize = bytes.readUInt32LE(12);
+    const pieceSize = bytes.readUInt32LE(16);
+    const blockCount = bytes.readUInt32LE(20);
+    const imageLength = safeNumber(bytes.readBigUInt64LE(24), fail);
+    const decodedLength = safeNumber(bytes.readBigUInt64LE(32), fail);
+    this.imageSha256 = bytes.subarray(40, 72);
+    if (pieceSize < 512 || (pieceSize & (pieceSize - 1)) !== 0) fail(`piece size ${pieceSize} is not a power of two of at least 512`);
+    if (blockSize < pieceSize || blockSize > MAX_BLOCK_SIZE || blockSize % pieceSize !== 0) {
+      fail(`block size ${blockSize} is not a multiple of the piece size ${pieceSize} up to ${MAX_BLOCK_SIZE}`);
     }
-    if (block.compressedLength <= BLOCK_SIZE_WORD || block.compressedLength > BLOCK_SIZE_WORD + MAX_BLOCK_SIZE) {
-      fail(`block ${i} has an impossible compressed length ${block.compressedLength}`);
+    if (imageLength !== image.length || this.imageSha256.toString('hex') !== image.sha256) {
+      fail('it describes another image (its image length or sha256 differs from the signed target)');
     }
-    if (block.compressedOffset < endOfPrevious) fail(`block ${i} overlaps the frame header or the block before it`);
-    endOfPrevious = block.compressedOffset + block.compressedLength;
-    if (endOfPrevious > imageLength) fail(`block ${i} ends at ${endOfPrevious}, past the end of the ${imageLength}-byte image`);
-    pieceStart[i + 1] = pieceStart[i]! + piecesIn(block.decodedLength, pieceSize);
-    blocks.push(block);
+    if (blockCount !== Math.ceil(decodedLength / blockSize)) fail(`${blockCount} blocks cannot hold ${decodedLength} bytes in blocks of ${blockSize}`);
+    const pieceCount = piecesIn(decodedLength, pieceSize);
+    const piecesAt = HEADER_LENGTH + blockCount * RECORD_LENGTH;
+    const expected = piecesAt + pieceCount * PIECE_HASH_LENGTH;
+    if (bytes.length !== expected) fail(`${bytes.length} bytes where ${blockCount} blocks need ${expected}`);
+    this.blockSize = blockSize;
+    this.pieceSize = pieceSize;
+    this.blockCount = blockCount;
+    this.pieceCount = pieceCount;
+    this.imageLength = imageLength;
+    this.decodedLength = decodedLength;
+    this.piecesPerBlock = blockSize / pieceSize;
+    this.pieceWords = new Uint32Array(bytes.buffer, bytes.byteOffset + piecesAt, pieceCount * 2);
+
+    let endOfPrevious = MIN_FRAME_HEADER;
+    for (let i = 0; i < blockCount; i++) {
+      const at = this.recordAt(i);
+      const compressedOffset = safeNumber(bytes.readBigUInt64LE(at), fail);
+      const compressedLength = this.compressedLength(i);
+      const decodedLength = this.blockLength(i);
+      const decodedOffset = safeNumber(bytes.readBigUInt64LE(at + 16), fail);
+      const wantLength = i < blockCount - 1 ? blockSize : this.decodedLength - i * blockSize;
+      if (decodedOffset !== i * blockSize || decodedLength !== wantLength) {
+        fail(`block ${i} decodes to bytes ${decodedOffset}+${decodedLength}, expected ${i * blockSize}+${wantLength}`);
+      }
+      if (compressedLength <= BLOCK_SIZE_WORD || compressedLength > BLOCK_SIZE_WORD + MAX_BLOCK_SIZE) {
+        fail(`block ${i} has an impossible compressed length ${compressedLength}`);
+      }
+      if (compressedOffset < endOfPrevious) fail(`block ${i} overlaps the frame header or the block before it`);
+      endOfPrevious = compressedOffset + compressedLength;
+      if (endOfPrevious > imageLength) fail(`block ${i} ends at ${endOfPrevious}, past the end of the ${imageLength}-byte image`);
+    }
   }
-  const piecesAt = HEADER_LENGTH + blockCount * RECORD_LENGTH;
-  const pieceHashes = new BigUint64Array(pieceCount);
-  for (let p = 0; p < pieceCount; p++) pieceHashes[p] = bytes.readBigUInt64LE(piecesAt + p * PIECE_HASH_LENGTH);
-  return { blockSize, pieceSize, imageLength, decodedLength, imageSha256, blocks, pieceHashes, pieceStart };
+
+  /** Offset of block i's size word in the compressed image. */
+  compressedOffset(i: number): number {
+    return Number(this.bytes.readBigUInt64LE(this.recordAt(i)));
+  }
+
+  /** Block i's size word plus payload. */
+  compressedLength(i: number): number {
+    return this.bytes.readUInt32LE(this.recordAt(i) + 8);
+  }
+
+  /** Where block i's decoded bytes go in the partition. */
+  blockOffset(i: number): number {
+    return i * this.blockSize;
+  }
+
+  /** Block i's decoded length. */
+  blockLength(i: number): number {
+    return this.bytes.readUInt32LE(this.recordAt(i) + 12);
+  }
+
+  /** The sha256 of block i's decoded bytes: a view of the index bytes. */
+  blockSha256(i: number): Buffer {
+    return this.bytes.subarray(this.recordAt(i) + 24, this.recordAt(i) + 56);
+  }
+
+  compressedSha256(i: number): Buffer {
+    return this.bytes.subarray(this.recordAt(i) + 56, this.recordAt(i) + 88);
+  }
+
+  /** Block i's first piece (pieces are numbered block after block; every block but the last is whole). */
+  pieceStart(i: number): number {
+    return i === this.blockCount ? this.pieceCount : i * this.piecesPerBlock;
+  }
+
+  pieceHash(p: number): bigint {
+    return (BigInt(this.pieceWords[2 * p + 1]!) << 32n) | BigInt(this.pieceWords[2 * p]!);
+  }
+
+  /** Block i as an object (copies its hashes). */
+  block(i: number): IndexedBlock {
+    return {
+      compressedOffset: this.compressedOffset(i),
+      compressedLength: this.compressedLength(i),
+      decodedOffset: this.blockOffset(i),
+      decodedLength: this.blockLength(i),
+      decodedSha256: Buffer.from(this.blockSha256(i)),
+      compressedSha256: Buffer.from(this.compressedSha256(i)),
+    };
+  }
+
+  private recordAt(i: number): number {
+    return HEADER_LENGTH + i * RECORD_LENGTH;
+  }
 }
 
 function safeNumber(value: bigint, fail: (why: string) => never): number {

@@ -17,6 +17,7 @@ export class BatchedWriter {
     private readonly disk: PositionalWrite,
     /** Where the partition starts on the disk. */
     private readonly partitionOffset: number,
+    /** Bytes gathered at most; with 0 each `add` is written at once, from the caller's buffer. */
     capacity: number,
     /** Called after each write with the bytes it wrote. */
     private readonly onWritten: (bytes: number) => void,

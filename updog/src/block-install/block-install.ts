@@ -10,7 +10,7 @@
  * BlockInstallUnavailable before or instead of finishing, and the caller streams the whole image.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { decodeBlockIndex, BlockIndexError, type BlockIndex } from '../block-index/format.js';
+import { openBlockIndex, BlockIndexError, type BlockIndexView } from '../block-index/format.js';
 import type { Logger } from '../common/log.js';
 import { DownloadCancelledError, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
 import { Lz4BlockDecoder } from '../install/lz4-block.js';
@@ -22,7 +22,7 @@ import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
 import { findPresentBlocks, readExactly, scanHashers, scanPieces, sha256, withReadAhead } from './local-blocks.js';
 import { hashWords, PieceTable } from './piece-table.js';
-import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, type BlockPlan, type BlockSource, type FetchRange } from './plan.js';
+import { FETCH, fetchRanges, LOCAL, localReads, locateBlocks, passEnd, piecePosition, PRESENT, wantPieces, type FetchRange } from './plan.js';
 
 /** Why the block install is not used for this image; the caller streams the image instead. */
 export class BlockInstallUnavailable extends Error {}
@@ -32,8 +32,16 @@ export const STREAM_ABOVE_FETCH_SHARE = 0.9;
 /** Ranges in flight at once, and the most bytes one range asks for. */
 const FETCH_LANES = 4;
 const MAX_RANGE_BYTES = 8 * 1024 * 1024;
-/** Verified blocks that follow each other are written together, up to this many bytes. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Blocks copied from the host are read and written in batches of neighbours of up to this many bytes. */
+const COPY_BATCH_BYTES = 1024 * 1024;
+/** Fetched blocks that follow each other are written together, up to this many bytes (per lane). */
+const FETCH_WRITE_BYTES = 256 * 1024;
+/**
+ * Pieces one scan of the active partition looks for at most: 768 MiB of blocks to find, a table
+ * of 4 MiB. An image with more not in place is planned and written in passes of that size, each
+ * scanning the host again, so memory does not grow with the image.
+ */
+export const MAX_WANTED_PIECES = 196_608;
 
 export interface BlockInstallOptions {
   image: string;
@@ -50,6 +58,8 @@ export interface BlockInstallOptions {
   onBlockWritten?: (bytesWritten: number) => void;
   /** After each block is handed to the disk: the decoded bytes written so far by source. */
   onBlockStored?: (stored: StoredBytes) => void;
+  /** Pieces looked for per scan of the host (MAX_WANTED_PIECES; tests make passes with less). */
+  maxWantedPieces?: number;
 }
 
 export interface StoredBytes {
@@ -72,25 +82,13 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   if (index.decodedLength > o.partition.size) {
     throw new PartitionOverflowError(`${o.source.name} decodes to ${index.decodedLength} bytes, more than the ${o.partition.size}-byte partition ${o.partition.label}`);
   }
-  const plan = await planFromHost(o, index);
-  o.logger.info(
-    {
-      image: o.image,
-      blocks: index.blocks.length,
-      presentBytes: plan.presentBytes,
-      localBytes: plan.localBytes,
-      fetchBytes: plan.fetchBytes,
-      imageBytes: index.imageLength,
-      planMs: Math.round(performance.now() - started),
-    },
-    'block install planned',
-  );
-  if (plan.fetchBytes > STREAM_ABOVE_FETCH_SHARE * index.imageLength) {
-    throw new BlockInstallUnavailable(`${Math.round((100 * plan.fetchBytes) / index.imageLength)} % of ${o.source.name} must be fetched, so it is streamed whole`);
-  }
-  releaseGarbage(); // the index as downloaded and the scans' garbage, before the copy and the fetch allocate
+  const hashers = scanHashers(index);
+  const sources = await findPresentBlocks(o.disk, o.partition.offset, index, hashers);
+  const zero = hashWords(BigUint64Array.of(hashers[0].hash(Buffer.alloc(index.pieceSize))));
+  let presentBytes = 0;
+  sources.forEach((s, i) => (presentBytes += s === PRESENT ? index.blockLength(i) : 0));
 
-  const counters = { downloaded: 0, reused: plan.presentBytes, written: plan.presentBytes, newlyWritten: 0 };
+  const counters = { downloaded: 0, reused: presentBytes, written: presentBytes, newlyWritten: 0 };
   const stored: StoredBytes = { local: 0, fetched: 0 };
   const progress = (): void =>
     o.onProgress?.({
@@ -102,8 +100,8 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
       decodedTotal: index.decodedLength,
       elapsedMs: performance.now() - started,
     });
-  const writer = (source: keyof StoredBytes): BatchedWriter =>
-    new BatchedWriter(o.disk, o.partition.offset, WRITE_BATCH_BYTES, (bytes) => {
+  const writer = (source: keyof StoredBytes, capacity: number): BatchedWriter =>
+    new BatchedWriter(o.disk, o.partition.offset, capacity, (bytes) => {
       counters.written += bytes;
       counters.newlyWritten += bytes;
       stored[source] += bytes;
@@ -123,40 +121,54 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     if (stop.signal.aborted) throw new Stopped();
   };
 
-  const toFetch = blocksFrom(plan, FETCH);
-  const notLocalAfterAll: number[] = [];
-  const copyLocal = async (): Promise<void> => {
-    const out = writer('local');
-    const size = Math.max(WRITE_BATCH_BYTES, index.blockSize);
+  /** Copies the LOCAL blocks of [from, end) from where `table` saw their pieces; returns those whose bytes did not match after all. */
+  const copyLocal = async (from: number, end: number, table: PieceTable): Promise<number[]> => {
+    const notLocalAfterAll: number[] = [];
+    const out = writer('local', 0); // writes verified runs straight from the batch buffer
+    const size = Math.max(COPY_BATCH_BYTES, index.blockSize);
     const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)] as const;
-    const batches = [...localBatches(plan, index, size)];
+    const batches = [...localBatches(sources, index, from, end, size)];
     // a batch's pieces are disjoint parts of its buffer: read in parallel on the thread pool
     const read = async (k: number, into: Buffer): Promise<void> => {
       const blocks = batches[k]!;
-      const pieces = plan.piecePositions.subarray(index.pieceStart[blocks[0]!], index.pieceStart[blocks.at(-1)! + 1]);
-      const length = blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0);
+      const positions = blocks.flatMap((i) => Array.from({ length: index.pieceStart(i + 1) - index.pieceStart(i) }, (_, q) => piecePosition(index, i, index.pieceStart(i) + q, table, zero)!));
+      const length = blocks.reduce((n, i) => n + index.blockLength(i), 0);
       into.fill(0, 0, length);
-      await Promise.all(localReads(pieces, index.pieceSize, length).map((r) => readExactly(o.disk, into.subarray(r.to), r.length, o.active.offset + r.from)));
+      await Promise.all(localReads(positions, index.pieceSize, length).map((r) => readExactly(o.disk, into.subarray(r.to), r.length, o.active.offset + r.from)));
     };
     await withReadAhead(batches.length, buffers, read, async (k, batch) => {
       throwIfCancelled();
       const blocks = batches[k]!;
-      const first = index.blocks[blocks[0]!]!.decodedOffset;
+      const first = index.blockOffset(blocks[0]!);
+      /** Verified blocks not yet written: [runStart, runEnd) of the batch. */
+      let runStart = 0;
+      let runEnd = 0;
+      const writeRun = async (): Promise<void> => {
+        if (runEnd > runStart) await out.add(first + runStart, batch.subarray(runStart, runEnd));
+      };
       for (const i of blocks) {
-        const block = index.blocks[i]!;
-        const bytes = batch.subarray(block.decodedOffset - first, block.decodedOffset - first + block.decodedLength);
+        const at = index.blockOffset(i) - first;
+        const bytes = batch.subarray(at, at + index.blockLength(i));
         // piece hashes are hints: only the block's sha256 says the assembled bytes are the right ones
-        if (sha256(bytes).equals(block.decodedSha256)) await out.add(block.decodedOffset, bytes);
-        else notLocalAfterAll.push(i);
+        if (sha256(bytes).equals(index.blockSha256(i))) {
+          runEnd = at + bytes.length;
+        } else {
+          await writeRun();
+          runStart = runEnd = at + bytes.length;
+          notLocalAfterAll.push(i);
+        }
       }
+      await writeRun();
     });
-    await out.flush();
+    return notLocalAfterAll;
   };
+  const largestBlock = decoderSize(index);
   const fetchAll = (ranges: FetchRange[]): Promise<void> =>
     allOrStop(
       Array.from({ length: Math.min(FETCH_LANES, ranges.length) }, async () => {
-        const decoder = new Lz4BlockDecoder(decoderSize(index), 1);
-        const out = writer('fetched');
+        const decoder = new Lz4BlockDecoder(largestBlock, 1);
+        const scratch = Buffer.allocUnsafe(largestBlock);
+        const out = writer('fetched', FETCH_WRITE_BYTES);
         for (let range = ranges.shift(); range !== undefined; range = ranges.shift()) {
           throwIfCancelled();
           const body = countBytes(downloadRange(targetDownloadSpec(o.source), download, range.start, range.end), (n) => {
@@ -165,8 +177,8 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
             progress();
           });
           try {
-            for await (const { block, compressed } of splitRange(range, index.blocks, body, o.source.name)) {
-              await out.add(index.blocks[block]!.decodedOffset, decodeFetchedBlock(decoder, block, index.blocks[block]!, compressed, o.source.name));
+            for await (const { block, compressed } of splitRange(range, index, body, o.source.name, scratch)) {
+              await out.add(index.blockOffset(block), decodeFetchedBlock(decoder, index, block, compressed, o.source.name));
             }
           } catch (err) {
             // a download cut short by `stop` is not this lane's failure
@@ -180,10 +192,42 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     );
 
   try {
-    await allOrStop([copyLocal(), fetchAll(fetchRanges(index.blocks, toFetch, MAX_RANGE_BYTES))], stop);
-    if (notLocalAfterAll.length > 0) {
-      o.logger.warn({ image: o.image, blocks: notLocalAfterAll.length }, 'blocks assembled from the host did not match the index; fetching them');
-      await fetchAll(fetchRanges(index.blocks, notLocalAfterAll, MAX_RANGE_BYTES));
+    // Passes over the image, each with a bounded table of the pieces to find on the host: one
+    // pass unless more than MAX_WANTED_PIECES pieces are not in place.
+    for (let from = 0, pass = 1; from < index.blockCount; pass++) {
+      const planStarted = performance.now();
+      const { end, pieces } = passEnd(index, sources, from, o.maxWantedPieces ?? MAX_WANTED_PIECES);
+      let table: PieceTable | undefined = new PieceTable(pieces);
+      wantPieces(index, sources, from, end, table);
+      const todo = pieces > 0;
+      if (todo) await scanPieces(o.disk, o.active, index.pieceSize, table, hashers);
+      const { localBytes, fetchBytes } = locateBlocks(index, sources, from, end, table, zero);
+      o.logger.info(
+        {
+          image: o.image,
+          ...(from === 0 && end === index.blockCount ? {} : { pass, firstBlock: from, endBlock: end }),
+          blocks: index.blockCount,
+          presentBytes,
+          localBytes,
+          fetchBytes,
+          imageBytes: index.imageLength,
+          planMs: Math.round(performance.now() - (pass === 1 ? started : planStarted)),
+        },
+        'block install planned',
+      );
+      if (pass === 1 && end === index.blockCount && fetchBytes > STREAM_ABOVE_FETCH_SHARE * index.imageLength) {
+        throw new BlockInstallUnavailable(`${Math.round((100 * fetchBytes) / index.imageLength)} % of ${o.source.name} must be fetched, so it is streamed whole`);
+      }
+      if (pass === 1) releaseGarbage(); // the index as downloaded and the scans' garbage, before the copy and the fetch allocate
+      const toFetch = blocksFrom(sources, FETCH, from, end);
+      let notLocalAfterAll: number[] = [];
+      await allOrStop([todo ? copyLocal(from, end, table).then((blocks) => void (notLocalAfterAll = blocks)) : Promise.resolve(), fetchAll(fetchRanges(index, toFetch, MAX_RANGE_BYTES))], stop);
+      table = undefined;
+      if (notLocalAfterAll.length > 0) {
+        o.logger.warn({ image: o.image, blocks: notLocalAfterAll.length }, 'blocks assembled from the host did not match the index; fetching them');
+        await fetchAll(fetchRanges(index, notLocalAfterAll, MAX_RANGE_BYTES));
+      }
+      from = end;
     }
   } catch (err) {
     throw asUnavailable(err) ?? err;
@@ -193,7 +237,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
 }
 
 /** Downloads the index (bounded by its signed length) and checks it against its signed hash and its image. */
-async function loadIndex(o: BlockInstallOptions): Promise<BlockIndex> {
+async function loadIndex(o: BlockInstallOptions): Promise<BlockIndexView> {
   const chunks: Buffer[] = [];
   try {
     for await (const chunk of verifyTargetBytes(downloadTarget(o.index, o.download), o.index)) chunks.push(chunk);
@@ -206,48 +250,33 @@ async function loadIndex(o: BlockInstallOptions): Promise<BlockIndex> {
   }
   const bytes = Buffer.concat(chunks);
   try {
-    return decodeBlockIndex(bytes, o.source);
+    return openBlockIndex(bytes, o.source);
   } catch (err) {
     if (err instanceof BlockIndexError) throw new BlockInstallUnavailable(err.message, { cause: err });
     throw err;
   }
 }
 
-/** Finds what the host has: blocks in place on the inactive partition, pieces on the active one. */
-async function planFromHost(o: BlockInstallOptions, index: BlockIndex): Promise<BlockPlan> {
-  const hashers = scanHashers(index);
-  const present = await findPresentBlocks(o.disk, o.partition.offset, index, hashers);
-  const missing = index.blocks.flatMap((_, i) => (present[i] === true ? [] : [i]));
-  const table = new PieceTable(missing.reduce((n, i) => n + index.pieceStart[i + 1]! - index.pieceStart[i]!, 0));
-  const words = hashWords(index.pieceHashes);
-  for (const i of missing) {
-    for (let p = index.pieceStart[i]!; p < index.pieceStart[i + 1]!; p++) table.want(words, p);
-  }
-  if (missing.length > 0) await scanPieces(o.disk, o.active, index.pieceSize, table, hashers);
-  return planBlocks(index, present, table, hashers[0].hash(Buffer.alloc(index.pieceSize)));
-}
-
-function blocksFrom(plan: BlockPlan, source: BlockSource): number[] {
+/** The blocks of [from, end) that come from `source`. */
+function blocksFrom(sources: Uint8Array, source: number, from: number, end: number): number[] {
   const blocks: number[] = [];
-  plan.sources.forEach((s, i) => {
-    if (s === source) blocks.push(i);
-  });
+  for (let i = from; i < end; i++) if (sources[i] === source) blocks.push(i);
   return blocks;
 }
 
-/** Neighbouring local blocks, in order, in groups of at most `maxBytes` decoded bytes (at least one block). */
-function* localBatches(plan: BlockPlan, index: BlockIndex, maxBytes: number): Generator<number[]> {
+/** Neighbouring local blocks of [from, end), in order, in groups of at most `maxBytes` decoded bytes (at least one block). */
+function* localBatches(sources: Uint8Array, index: BlockIndexView, from: number, end: number, maxBytes: number): Generator<number[]> {
   let batch: number[] = [];
   let bytes = 0;
-  for (const [i, source] of plan.sources.entries()) {
-    const length = index.blocks[i]!.decodedLength;
+  for (let i = from; i < end; i++) {
+    const length = index.blockLength(i);
     const follows = batch.length > 0 && batch.at(-1) === i - 1 && bytes + length <= maxBytes;
-    if (batch.length > 0 && (source !== LOCAL || !follows)) {
+    if (batch.length > 0 && (sources[i] !== LOCAL || !follows)) {
       yield batch;
       batch = [];
       bytes = 0;
     }
-    if (source !== LOCAL) continue;
+    if (sources[i] !== LOCAL) continue;
     batch.push(i);
     bytes += length;
   }
@@ -255,8 +284,10 @@ function* localBatches(plan: BlockPlan, index: BlockIndex, maxBytes: number): Ge
 }
 
 /** Big enough for any block's decoded bytes and any block's compressed payload. */
-function decoderSize(index: BlockIndex): number {
-  return index.blocks.reduce((max, b) => Math.max(max, b.compressedLength), index.blockSize);
+function decoderSize(index: BlockIndexView): number {
+  let max = index.blockSize;
+  for (let i = 0; i < index.blockCount; i++) max = Math.max(max, index.compressedLength(i));
+  return max;
 }
 
 async function* countBytes(source: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncGenerator<Buffer, void, undefined> {

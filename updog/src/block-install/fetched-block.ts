@@ -5,7 +5,7 @@
  * then says whether the server or the index is wrong.
  */
 import { UserError } from '../common/errors.js';
-import type { IndexedBlock } from '../block-index/format.js';
+import type { BlockIndexView } from '../block-index/format.js';
 import { Lz4BlockDecoder, Lz4BlockError } from '../install/lz4-block.js';
 import { LZ4_UNCOMPRESSED_BIT } from '../install/lz4-frame.js';
 import { sha256 } from './local-blocks.js';
@@ -15,15 +15,20 @@ export class BlockVerificationError extends UserError {}
 
 const SIZE_WORD = 4;
 
-/** Splits the bytes of a fetched range into its blocks' compressed bytes (each a fresh buffer of exactly its length). */
+/**
+ * Splits the bytes of a fetched range into its blocks' compressed bytes, each a view of `scratch`
+ * (at least as long as any block) valid until the next is asked for: a buffer per block would be
+ * garbage that outlives the young generation and piles up until a full collection.
+ */
 export async function* splitRange(
   range: FetchRange,
-  blocks: readonly IndexedBlock[],
+  index: BlockIndexView,
   body: AsyncIterable<Buffer>,
   imageName: string,
+  scratch: Buffer,
 ): AsyncGenerator<{ block: number; compressed: Buffer }, void, undefined> {
   let which = 0;
-  let current = Buffer.allocUnsafe(blocks[range.blocks[0]!]!.compressedLength);
+  let current = scratch.subarray(0, index.compressedLength(range.blocks[0]!));
   let filled = 0;
   for await (const chunk of body) {
     let at = 0;
@@ -37,7 +42,7 @@ export async function* splitRange(
         yield { block: range.blocks[which]!, compressed: current };
         which += 1;
         filled = 0;
-        if (which < range.blocks.length) current = Buffer.allocUnsafe(blocks[range.blocks[which]!]!.compressedLength);
+        if (which < range.blocks.length) current = scratch.subarray(0, index.compressedLength(range.blocks[which]!));
       }
     }
   }
@@ -47,11 +52,11 @@ export async function* splitRange(
 }
 
 /** Decodes one verified block; the result stays valid until the decoder's next call. */
-export function decodeFetchedBlock(decoder: Lz4BlockDecoder, index: number, block: IndexedBlock, compressed: Buffer, imageName: string): Buffer {
+export function decodeFetchedBlock(decoder: Lz4BlockDecoder, index: BlockIndexView, i: number, compressed: Buffer, imageName: string): Buffer {
   const fail = (why: string): never => {
-    throw new BlockVerificationError(`${imageName}: block ${index} (bytes ${block.compressedOffset}+${block.compressedLength}) ${why}`);
+    throw new BlockVerificationError(`${imageName}: block ${i} (bytes ${index.compressedOffset(i)}+${index.compressedLength(i)}) ${why}`);
   };
-  if (!sha256(compressed).equals(block.compressedSha256)) fail('does not match the signed block index (sha256 of the fetched bytes differs)');
+  if (!sha256(compressed).equals(index.compressedSha256(i))) fail('does not match the signed block index (sha256 of the fetched bytes differs)');
   const word = compressed.readUInt32LE(0);
   const size = (word & ~LZ4_UNCOMPRESSED_BIT) >>> 0;
   if (size !== compressed.length - SIZE_WORD || size > decoder.input.length) fail(`has a size word of ${size} bytes`);
@@ -63,7 +68,7 @@ export function decodeFetchedBlock(decoder: Lz4BlockDecoder, index: number, bloc
     if (!(err instanceof Lz4BlockError)) throw err;
     return fail(`does not decode as an independent LZ4 block (${err.message})`);
   }
-  if (decoded.length !== block.decodedLength || !sha256(decoded).equals(block.decodedSha256)) {
+  if (decoded.length !== index.blockLength(i) || !sha256(decoded).equals(index.blockSha256(i))) {
     fail('decodes to bytes that do not match the signed block index');
   }
   return decoded;

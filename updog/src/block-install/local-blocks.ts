@@ -5,9 +5,10 @@
  * memory does not grow with the partition.
  */
 import { createHash } from 'node:crypto';
-import type { BlockIndex } from '../block-index/format.js';
+import type { BlockIndexView } from '../block-index/format.js';
 import { PieceHasher } from '../block-index/piece-hash.js';
 import { hashWords, type PieceTable } from './piece-table.js';
+import { FETCH, PRESENT } from './plan.js';
 
 /** What this module needs of the disk (a `FileHandle` is one). */
 export interface ReadableDisk {
@@ -52,31 +53,30 @@ export async function withReadAhead<T>(count: number, slots: SlotPair<T>, read: 
 }
 
 /** Two hashers whose chunks hold whole blocks of the index and are at least SCAN_CHUNK bytes. */
-export function scanHashers(index: BlockIndex): SlotPair<PieceHasher> {
+export function scanHashers(index: Pick<BlockIndexView, 'blockSize' | 'pieceSize'>): SlotPair<PieceHasher> {
   const chunk = Math.max(SCAN_CHUNK, index.blockSize);
   return [new PieceHasher(index.pieceSize, chunk), new PieceHasher(index.pieceSize, chunk)];
 }
 
 /**
- * Which blocks already hold their decoded bytes at their place on the partition at
- * `partitionOffset`. Read in large chunks; only each block's first piece is hashed (xxh64), and a
- * block is hashed whole (sha256) only when that piece matches; a block of zeros (free space in a
- * file system image) is compared, not hashed.
+ * Per block, PRESENT when it already holds its decoded bytes at its place on the partition at
+ * `partitionOffset`, else FETCH (until the host scan finds it elsewhere). Read in large chunks;
+ * only each block's first piece is hashed (xxh64), and a block is hashed whole (sha256) only when
+ * that piece matches; a block of zeros (free space in a file system image) is compared, not hashed.
  */
-export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndex, hashers: SlotPair<PieceHasher>): Promise<boolean[]> {
+export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: number, index: BlockIndexView, hashers: SlotPair<PieceHasher>): Promise<Uint8Array> {
   const blocksPerChunk = Math.floor(hashers[0].input.length / index.blockSize);
   const zeros = Buffer.alloc(index.blockSize);
   const zeroBlockSha256 = sha256(zeros);
-  const present: boolean[] = [];
+  const sources = new Uint8Array(index.blockCount);
   /** Chunk k: blocks first..last, decoded bytes [start, end) of the image. */
   const chunk = (k: number) => {
     const first = k * blocksPerChunk;
-    const last = Math.min(index.blocks.length, first + blocksPerChunk) - 1;
-    const end = index.blocks[last]!.decodedOffset + index.blocks[last]!.decodedLength;
-    return { first, last, start: index.blocks[first]!.decodedOffset, end };
+    const last = Math.min(index.blockCount, first + blocksPerChunk) - 1;
+    return { first, last, start: index.blockOffset(first), end: index.blockOffset(last) + index.blockLength(last) };
   };
   await withReadAhead(
-    Math.ceil(index.blocks.length / blocksPerChunk),
+    Math.ceil(index.blockCount / blocksPerChunk),
     hashers,
     (k, hasher) => {
       const { start, end } = chunk(k);
@@ -85,17 +85,17 @@ export async function findPresentBlocks(disk: ReadableDisk, partitionOffset: num
     (k, hasher) => {
       const { first, last, start } = chunk(k);
       for (let i = first; i <= last; i++) {
-        const block = index.blocks[i]!;
-        const at = block.decodedOffset - start;
-        const bytes = hasher.input.subarray(at, at + block.decodedLength);
-        const firstPiece = hasher.hashInputAt(at, Math.min(index.pieceSize, block.decodedLength));
-        if (firstPiece !== index.pieceHashes[index.pieceStart[i]!]) present.push(false);
-        else if (bytes.length === zeros.length && block.decodedSha256.equals(zeroBlockSha256)) present.push(bytes.equals(zeros));
-        else present.push(sha256(bytes).equals(block.decodedSha256));
+        const at = index.blockOffset(i) - start;
+        const bytes = hasher.input.subarray(at, at + index.blockLength(i));
+        const expected = index.blockSha256(i);
+        const present =
+          hasher.hashInputAt(at, Math.min(index.pieceSize, bytes.length)) === index.pieceHash(index.pieceStart(i)) &&
+          (bytes.length === zeros.length && expected.equals(zeroBlockSha256) ? bytes.equals(zeros) : sha256(bytes).equals(expected));
+        sources[i] = present ? PRESENT : FETCH;
       }
     },
   );
-  return present;
+  return sources;
 }
 
 /** Hashes every whole piece of the partition and records the wanted ones in `table` (positions from the partition's start). */

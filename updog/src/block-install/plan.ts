@@ -3,76 +3,67 @@
  * the inactive partition (a resumed install), assembled from pieces found on the host, or fetched.
  * Pure: the I/O that finds present blocks and pieces is in local-blocks.ts.
  */
-import type { BlockIndex, IndexedBlock } from '../block-index/format.js';
-import { hashWords, type HashWords, type PieceTable } from './piece-table.js';
+import type { BlockIndexView } from '../block-index/format.js';
+import type { HashWords, PieceTable } from './piece-table.js';
 
 /** A piece position meaning "all zeros": written without reading anything. */
 export const ZERO_PIECE = -2;
-/** A piece position meaning "not on the host". */
-const NOWHERE = -1;
 
 export const PRESENT = 0;
 export const LOCAL = 1;
 export const FETCH = 2;
 export type BlockSource = typeof PRESENT | typeof LOCAL | typeof FETCH;
 
-/** Typed arrays, not an object per block: an image of 64 KiB blocks has 16,384 blocks per GiB. */
-export interface BlockPlan {
-  /** Per block: PRESENT, LOCAL or FETCH. */
-  sources: Uint8Array;
-  /** Per piece (index.pieceStart numbering): where it is on the active partition (bytes from its start), or ZERO_PIECE; set for LOCAL blocks. */
-  piecePositions: Float64Array;
-  /** Decoded bytes already in place, and decoded bytes to copy from the host. */
-  presentBytes: number;
-  localBytes: number;
-  /** Compressed bytes to fetch. */
-  fetchBytes: number;
+/**
+ * One pass of the host scan plans blocks [from, end): as many blocks as fit in a table of
+ * `maxPieces` wanted pieces (at least one). Present blocks want nothing. `pieces`: those wanted.
+ */
+export function passEnd(index: BlockIndexView, sources: Uint8Array, from: number, maxPieces: number): { end: number; pieces: number } {
+  let pieces = 0;
+  let end = from;
+  for (; end < index.blockCount; end++) {
+    if (sources[end] === PRESENT) continue;
+    const more = index.pieceStart(end + 1) - index.pieceStart(end);
+    if (pieces + more > maxPieces && pieces > 0) break;
+    pieces += more;
+  }
+  return { end, pieces };
+}
+
+/** Adds the pieces of the blocks in [from, end) that are not present to `table`. */
+export function wantPieces(index: BlockIndexView, sources: Uint8Array, from: number, end: number, table: PieceTable): void {
+  for (let i = from; i < end; i++) {
+    if (sources[i] === PRESENT) continue;
+    for (let p = index.pieceStart(i); p < index.pieceStart(i + 1); p++) table.want(index.pieceWords, p);
+  }
 }
 
 /**
- * Every block not present whose pieces were all seen on the host (or are zeros) is LOCAL; the
- * rest are fetched. `zeroPieceHash` is the hash of a whole piece of zeros.
+ * Every block of [from, end) not present whose pieces were all seen on the host (or are zeros)
+ * becomes LOCAL; the others stay FETCH. Returns the decoded bytes to copy and the compressed
+ * bytes to fetch.
  */
-export function planBlocks(index: BlockIndex, present: ArrayLike<boolean>, table: PieceTable, zeroPieceHash: bigint): BlockPlan {
-  const words = hashWords(index.pieceHashes);
-  const zero = hashWords(BigUint64Array.of(zeroPieceHash));
-  const plan: BlockPlan = {
-    sources: new Uint8Array(index.blocks.length),
-    piecePositions: new Float64Array(index.pieceHashes.length).fill(NOWHERE),
-    presentBytes: 0,
-    localBytes: 0,
-    fetchBytes: 0,
-  };
-  index.blocks.forEach((block, i) => {
-    if (present[i] === true) {
-      plan.sources[i] = PRESENT;
-      plan.presentBytes += block.decodedLength;
-    } else if (locatePieces(index, i, { table, words, zero }, plan.piecePositions)) {
-      plan.sources[i] = LOCAL;
-      plan.localBytes += block.decodedLength;
-    } else {
-      plan.sources[i] = FETCH;
-      plan.fetchBytes += block.compressedLength;
-    }
-  });
-  return plan;
+export function locateBlocks(index: BlockIndexView, sources: Uint8Array, from: number, end: number, table: PieceTable, zero: HashWords): { localBytes: number; fetchBytes: number } {
+  let localBytes = 0;
+  let fetchBytes = 0;
+  for (let i = from; i < end; i++) {
+    if (sources[i] === PRESENT) continue;
+    let found = true;
+    for (let p = index.pieceStart(i); p < index.pieceStart(i + 1) && found; p++) found = piecePosition(index, i, p, table, zero) !== undefined;
+    sources[i] = found ? LOCAL : FETCH;
+    if (found) localBytes += index.blockLength(i);
+    else fetchBytes += index.compressedLength(i);
+  }
+  return { localBytes, fetchBytes };
 }
 
-/** Fills in where block i's pieces are; false when one is nowhere on the host. */
-function locatePieces(index: BlockIndex, i: number, hashes: { table: PieceTable; words: HashWords; zero: HashWords }, positions: Float64Array): boolean {
-  const { table, words, zero } = hashes;
-  const lastByte = index.blocks[i]!.decodedLength;
-  for (let p = index.pieceStart[i]!, at = 0; p < index.pieceStart[i + 1]!; p++, at += index.pieceSize) {
-    // a short last piece is not a whole piece of zeros, whatever its bytes
-    if (words[2 * p] === zero[0] && words[2 * p + 1] === zero[1] && lastByte - at >= index.pieceSize) {
-      positions[p] = ZERO_PIECE;
-      continue;
-    }
-    const position = table.find(words, p);
-    if (position === undefined) return false;
-    positions[p] = position;
-  }
-  return true;
+/** Where piece p (of block i) is on the active partition (bytes from its start), ZERO_PIECE, or undefined when nowhere. */
+export function piecePosition(index: BlockIndexView, i: number, p: number, table: PieceTable, zero: HashWords): number | undefined {
+  const words = index.pieceWords;
+  // a short last piece is not a whole piece of zeros, whatever its bytes
+  const whole = index.blockLength(i) - (p - index.pieceStart(i)) * index.pieceSize >= index.pieceSize;
+  if (words[2 * p] === zero[0] && words[2 * p + 1] === zero[1] && whole) return ZERO_PIECE;
+  return table.find(words, p);
 }
 
 /** One read from the host: `length` bytes at `from` on the active partition into the block at `to`. */
@@ -104,17 +95,17 @@ export interface FetchRange {
 }
 
 /** Groups the blocks to fetch into ranges of neighbouring blocks, each at most `maxRangeBytes` (but at least one block). */
-export function fetchRanges(blocks: readonly IndexedBlock[], toFetch: readonly number[], maxRangeBytes: number): FetchRange[] {
+export function fetchRanges(index: BlockIndexView, toFetch: readonly number[], maxRangeBytes: number): FetchRange[] {
   const ranges: FetchRange[] = [];
   for (const i of toFetch) {
-    const block = blocks[i]!;
-    const end = block.compressedOffset + block.compressedLength;
+    const start = index.compressedOffset(i);
+    const end = start + index.compressedLength(i);
     const last = ranges.at(-1);
-    if (last !== undefined && last.end === block.compressedOffset && end - last.start <= maxRangeBytes) {
+    if (last !== undefined && last.end === start && end - last.start <= maxRangeBytes) {
       last.end = end;
       last.blocks.push(i);
     } else {
-      ranges.push({ start: block.compressedOffset, end, blocks: [i] });
+      ranges.push({ start, end, blocks: [i] });
     }
   }
   return ranges;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { BlockIndex, IndexedBlock } from '../../src/block-index/format.js';
+import { encodeBlockIndex, openBlockIndex, type BlockIndexView, type IndexedBlock } from '../../src/block-index/format.js';
 import { hashWords, PieceTable } from '../../src/block-install/piece-table.js';
-import { FETCH, fetchRanges, LOCAL, localReads, planBlocks, PRESENT, ZERO_PIECE } from '../../src/block-install/plan.js';
+import { FETCH, fetchRanges, LOCAL, localReads, locateBlocks, passEnd, piecePosition, PRESENT, wantPieces, ZERO_PIECE } from '../../src/block-install/plan.js';
 
 const PIECE = 4096;
 const ZERO = 0xdeadn;
 
 /** An index of blocks of 2 pieces each; `hashes` are the piece hashes, block after block. */
-function indexOf(hashes: bigint[][], lastLength = 2 * PIECE): BlockIndex {
+function indexOf(hashes: bigint[][], lastLength = 2 * PIECE): BlockIndexView {
   const blocks: IndexedBlock[] = hashes.map((_, i) => ({
     compressedOffset: 7 + i * 100,
     compressedLength: 100,
@@ -16,18 +16,17 @@ function indexOf(hashes: bigint[][], lastLength = 2 * PIECE): BlockIndex {
     decodedSha256: Buffer.alloc(32),
     compressedSha256: Buffer.alloc(32),
   }));
-  const pieceStart = new Uint32Array(hashes.length + 1);
-  hashes.forEach((h, i) => (pieceStart[i + 1] = pieceStart[i]! + h.length));
-  return {
+  const imageLength = 7 + hashes.length * 100 + 8;
+  const bytes = encodeBlockIndex({
     blockSize: 2 * PIECE,
     pieceSize: PIECE,
-    imageLength: 7 + hashes.length * 100 + 8,
+    imageLength,
     decodedLength: blocks.reduce((n, b) => n + b.decodedLength, 0),
     imageSha256: Buffer.alloc(32),
     blocks,
     pieceHashes: BigUint64Array.from(hashes.flat()),
-    pieceStart,
-  };
+  });
+  return openBlockIndex(bytes, { name: 'image', length: imageLength, sha256: '00'.repeat(32) });
 }
 
 /** A table of `wanted` hashes that saw `seen` (hash, position) in order; returns where each of `ask` was found. */
@@ -61,20 +60,34 @@ describe('PieceTable', () => {
   });
 });
 
-describe('planBlocks', () => {
-  it('prefers present, then local (all pieces found or zero), else fetch; sums bytes per source', () => {
+describe('locateBlocks', () => {
+  it('keeps present blocks, makes local those whose pieces were all found (or are zeros), fetches the rest; sums bytes', () => {
     const index = indexOf([[1n, 2n], [3n, ZERO], [4n, 5n], [ZERO, ZERO]], PIECE + 10);
+    const sources = Uint8Array.of(PRESENT, FETCH, FETCH, FETCH);
     const table = new PieceTable(8);
-    const words = hashWords(index.pieceHashes);
-    for (let p = 0; p < index.pieceHashes.length; p++) table.want(words, p);
-    const seen = hashWords(BigUint64Array.of(3n, 4n));
+    wantPieces(index, sources, 0, 4, table);
+    const seen = hashWords(BigUint64Array.of(3n, 4n, 1n));
     table.record(seen, 0, 40960);
     table.record(seen, 1, 0); // 5n never seen
-    const plan = planBlocks(index, [true, false, false, false], table, ZERO);
+    const zero = hashWords(BigUint64Array.of(ZERO));
+    expect(table.find(hashWords(BigUint64Array.of(1n)), 0)).toBeUndefined(); // block 0 is present: its pieces were not wanted
+    table.record(seen, 2, 8192);
+    expect(locateBlocks(index, sources, 0, 4, table, zero)).toEqual({ localBytes: 2 * PIECE, fetchBytes: 200 });
     // the last block's second piece is short (10 bytes): not a whole piece of zeros, and not seen
-    expect([...plan.sources]).toEqual([PRESENT, LOCAL, FETCH, FETCH]);
-    expect([...plan.piecePositions.subarray(2, 4)]).toEqual([40960, ZERO_PIECE]);
-    expect({ present: plan.presentBytes, local: plan.localBytes, fetch: plan.fetchBytes }).toEqual({ present: 2 * PIECE, local: 2 * PIECE, fetch: 200 });
+    expect([...sources]).toEqual([PRESENT, LOCAL, FETCH, FETCH]);
+    expect([2, 3].map((p) => piecePosition(index, 1, p, table, zero))).toEqual([40960, ZERO_PIECE]);
+    expect(piecePosition(index, 3, 7, table, zero)).toBeUndefined();
+  });
+});
+
+describe('passEnd', () => {
+  it('ends a pass before the block whose pieces would overflow the table, skips present blocks, takes at least one block', () => {
+    const index = indexOf([[1n, 2n], [3n, 4n], [5n, 6n], [7n, 8n]]);
+    const sources = Uint8Array.of(FETCH, PRESENT, FETCH, FETCH);
+    expect(passEnd(index, sources, 0, 4)).toEqual({ end: 3, pieces: 4 });
+    expect(passEnd(index, sources, 3, 4)).toEqual({ end: 4, pieces: 2 });
+    expect(passEnd(index, sources, 0, 1)).toEqual({ end: 2, pieces: 2 }); // the present block 1 rides along
+    expect(passEnd(index, Uint8Array.of(PRESENT, PRESENT, PRESENT, PRESENT), 0, 1)).toEqual({ end: 4, pieces: 0 });
   });
 });
 
@@ -90,8 +103,8 @@ describe('localReads', () => {
 
 describe('fetchRanges', () => {
   it('joins blocks that follow each other in the file up to the size cap, never across a gap', () => {
-    const index = indexOf([[1n], [2n], [3n], [4n], [5n], [6n]]);
-    expect(fetchRanges(index.blocks, [0, 1, 2, 4, 5], 250)).toEqual([
+    const index = indexOf([[1n, 1n], [2n, 2n], [3n, 3n], [4n, 4n], [5n, 5n], [6n, 6n]]);
+    expect(fetchRanges(index, [0, 1, 2, 4, 5], 250)).toEqual([
       { start: 7, end: 207, blocks: [0, 1] },
       { start: 207, end: 307, blocks: [2] },
       { start: 407, end: 607, blocks: [4, 5] },
