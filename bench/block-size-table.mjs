@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compressSync } from 'lz4-napi';
-import { deltaFixtures } from './delta-fixtures.mjs';
+import { deltaFixtures, profileFromArgs } from './delta-fixtures.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { PieceHasher, HEADER_LENGTH, RECORD_LENGTH, PIECE_HASH_LENGTH } = await import(path.join(repoRoot, 'updog/dist/image.js'));
@@ -166,7 +166,7 @@ function sizeLabel(bytes) {
 async function main() {
   const withCli = process.argv.includes('--lz4-cli');
   const outIndex = process.argv.indexOf('--out');
-  const fixtures = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full' });
+  const fixtures = await deltaFixtures({ profile: profileFromArgs(process.argv) });
   const oldImage = fixtures.images['1.0'];
   const newImage = fixtures.images['1.1'];
   const hasher = new PieceHasher(PIECE);

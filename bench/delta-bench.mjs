@@ -21,8 +21,9 @@
  * Against a repository without indexes (main before block installs) every contender is a full
  * streaming install; the figures say which method updog used (`method` in its --json output).
  *
- *   npm run bench:delta -- [--rounds 3] [--keep] [--small] [--block-size 64KiB]
- * --keep leaves the work directory and says where; --small uses the 96 MiB fixtures (for a test);
+ *   npm run bench:delta -- [--rounds 3] [--keep] [--small | --large] [--block-size 64KiB]
+ * --keep leaves the work directory and says where; --small uses the 96 MiB fixtures (for a test),
+ * --large the same files as the default in 1.5 GiB images (what grows with the image size alone);
  * --block-size is passed to `tuf-repo release` for the indexed repository.
  */
 import { execFileSync } from 'node:child_process';
@@ -30,7 +31,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deltaFixtures } from './delta-fixtures.mjs';
+import { deltaFixtures, profileFromArgs } from './delta-fixtures.mjs';
 import { median, runMeasured, sha256OfRange } from './measure.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -133,7 +134,7 @@ async function makeHost(dir, url, fixtures, withOldRoot) {
 }
 
 async function main() {
-  const fixtures = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full' });
+  const fixtures = await deltaFixtures({ profile: profileFromArgs(process.argv) });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'updog-delta-bench-'));
   const cleanup = () => (keep ? console.log(`kept ${work}`) : fs.rmSync(work, { recursive: true, force: true }));
   process.on('SIGINT', () => {

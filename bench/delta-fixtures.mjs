@@ -30,8 +30,8 @@
  * .deb files under .../delta/debs/; the version string names the recipe (package lists, seed,
  * rates, image size), so a changed recipe builds anew.
  *
- *   node bench/delta-fixtures.mjs [--rebuild] [--small]   prints the images and what changed
- * or imported: `await deltaFixtures({ profile: 'full' | 'small' })` → { dir, images: {'1.0','1.1'}, imageSize, sha256, changes, ... }
+ *   node bench/delta-fixtures.mjs [--rebuild] [--small | --large]   prints the images and what changed
+ * or imported: `await deltaFixtures({ profile: 'full' | 'small' | 'large' })` → { dir, images: {'1.0','1.1'}, imageSize, sha256, changes, ... }
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -65,10 +65,12 @@ const USR_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/bin', '/usr/sbin', '/usr/sh
 
 /**
  * full: what the benches measure. small: the same recipe on 10 packages and a 96 MiB image, so a
- * test can run the benches end to end in seconds.
+ * test can run the benches end to end in seconds. large: full's files in a 1.5 GiB image, to see
+ * what grows with the image size alone.
  */
 const PROFILES = {
   full: { base: BASE_PACKAGES, added: ADDED_PACKAGES, imageSize: 768 * MIB, usrBytes: 480 * MIB },
+  large: { base: BASE_PACKAGES, added: ADDED_PACKAGES, imageSize: 1536 * MIB, usrBytes: 480 * MIB },
   small: {
     base: ['libc6', 'coreutils', 'bash', 'grep', 'sed', 'tar', 'gzip', 'util-linux', 'findutils', 'diffutils'],
     added: ['socat', 'rsync', 'libpopt0'],
@@ -86,6 +88,11 @@ const RECIPE = {
   dates: { '1.0': '2026-01-06 12:00:00', '1.1': '2026-02-03 12:00:00' },
 };
 const FIXTURE_FORMAT = 2;
+
+/** The profile `--small` or `--large` asks for; full otherwise. */
+export function profileFromArgs(argv) {
+  return argv.includes('--small') ? 'small' : argv.includes('--large') ? 'large' : 'full';
+}
 
 export function cacheRoot() {
   return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'updog-bench', 'delta');
@@ -390,7 +397,7 @@ export async function deltaFixtures({ profile = 'full', rebuild = false, log = (
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const f = await deltaFixtures({ profile: process.argv.includes('--small') ? 'small' : 'full', rebuild: process.argv.includes('--rebuild') });
+  const f = await deltaFixtures({ profile: profileFromArgs(process.argv), rebuild: process.argv.includes('--rebuild') });
   const c = f.changes;
   const pct = (n) => `${((100 * n) / c.files).toFixed(2)} %`;
   console.log(`fixtures ${f.version} (${f.source}) in ${f.dir}`);
