@@ -5,7 +5,7 @@
  * decoded image), never the blocks themselves.
  */
 import { createHash } from 'node:crypto';
-import { decodeBlockIndex, encodeBlockIndex, PieceHasher, type IndexedBlock } from '@updog-ts/updog/image';
+import { encodeBlockIndex, openBlockIndex, PieceHasher, type IndexedBlock } from '@updog-ts/updog/image';
 
 /** Piece size of the indexes we write: filesystems move data in 4 KiB units. */
 export const PIECE_SIZE = 4096;
@@ -81,7 +81,7 @@ export class BlockIndexBuilder {
       blocks: this.blocks,
       pieceHashes: this.pieceHashes.subarray(0, this.pieceCount),
     });
-    decodeBlockIndex(bytes, image);
+    openBlockIndex(bytes, image);
     return { bytes, blockSize, blockCount: this.blocks.length };
   }
 }
