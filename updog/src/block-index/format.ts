@@ -99,11 +99,11 @@ export function encodeBlockIndex(index: Omit<BlockIndex, 'pieceStart'>): Buffer 
 export function decodeBlockIndex(bytes: Buffer, image: ImageTarget): BlockIndex {
   const view = openBlockIndex(bytes, image);
   const blocks = Array.from({ length: view.blockCount }, (_, i) => view.block(i));
-  const pieceStart = Uint32Array.from({ length: view.blockCount + 1 }, (_, i) => view.pieceStart(i));
-  const pieceHashes = new BigUint64Array(view.pieceCount);
-  for (let p = 0; p < view.pieceCount; p++) pieceHashes[p] = view.pieceHash(p);
+  const pieceStart = Uint32Array.from({ length: view.blockCount + 1 }, (_, i) => (i < view.blockCount ? view.pieceStart(i) : view.pieceEnd(i - 1)));
+  const pieceHashes = new BigUint64Array(pieceStart[view.blockCount]!);
+  for (let p = 0; p < pieceHashes.length; p++) pieceHashes[p] = view.pieceHash(p);
   const { blockSize, pieceSize, imageLength, decodedLength, imageSha256 } = view;
-  return { blockSize, pieceSize, imageLength, decodedLength, imageSha256: Buffer.from(imageSha256), blocks, pieceHashes, pieceStart };
+  return { blockSize, pieceSize, imageLength, decodedLength, imageSha256, blocks, pieceHashes, pieceStart };
 }
 
 /** The image target an index must describe. */
@@ -117,90 +117,143 @@ export interface ImageTarget {
  * Checks an index against the image target it claims to describe: blocks in order, decoded bytes
  * contiguous from 0 in fixed-size blocks, compressed ranges inside the image and not overlapping.
  * Throws a BlockIndexError naming the first fault. The view reads its fields from `bytes` on
- * demand: no object per block, so an install holds the index as downloaded (88 bytes a block and 8
- * a piece, 3.3 MiB per GiB of 64 KiB blocks) and nothing more.
+ * demand: no object per block (88 bytes a block and 8 a piece, 3.4 MiB per GiB of 64 KiB blocks).
  */
 export function openBlockIndex(bytes: Buffer, image: ImageTarget): BlockIndexView {
-  return new BlockIndexView(bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes), image);
+  const fail = (why: string): never => {
+    throw new BlockIndexError(`block index of ${image.name}: ${why}`);
+  };
+  if (bytes.length < HEADER_LENGTH || bytes.toString('latin1', 0, 8) !== BLOCK_INDEX_MAGIC) fail('not a block index (bad magic)');
+  const version = bytes.readUInt32LE(8);
+  if (version !== BLOCK_INDEX_VERSION) fail(`format version ${version}, this updog reads version ${BLOCK_INDEX_VERSION}`);
+  const blockSize = bytes.readUInt32LE(12);
+  const pieceSize = bytes.readUInt32LE(16);
+  const blockCount = bytes.readUInt32LE(20);
+  const imageLength = safeNumber(bytes.readBigUInt64LE(24), fail);
+  const decodedLength = safeNumber(bytes.readBigUInt64LE(32), fail);
+  const imageSha256 = Buffer.from(bytes.subarray(40, 72));
+  if (pieceSize < 512 || (pieceSize & (pieceSize - 1)) !== 0) fail(`piece size ${pieceSize} is not a power of two of at least 512`);
+  if (blockSize < pieceSize || blockSize > MAX_BLOCK_SIZE || blockSize % pieceSize !== 0) {
+    fail(`block size ${blockSize} is not a multiple of the piece size ${pieceSize} up to ${MAX_BLOCK_SIZE}`);
+  }
+  if (imageLength !== image.length || imageSha256.toString('hex') !== image.sha256) {
+    fail('it describes another image (its image length or sha256 differs from the signed target)');
+  }
+  if (blockCount !== Math.ceil(decodedLength / blockSize)) fail(`${blockCount} blocks cannot hold ${decodedLength} bytes in blocks of ${blockSize}`);
+  const pieceCount = piecesIn(decodedLength, pieceSize);
+  const piecesAt = HEADER_LENGTH + blockCount * RECORD_LENGTH;
+  const expected = piecesAt + pieceCount * PIECE_HASH_LENGTH;
+  if (bytes.length !== expected) fail(`${bytes.length} bytes where ${blockCount} blocks need ${expected}`);
+  // the piece hashes are read as 32-bit words: they must be 4-byte aligned in memory
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes);
+
+  let endOfPrevious = MIN_FRAME_HEADER;
+  for (let i = 0, at = HEADER_LENGTH; i < blockCount; i++, at += RECORD_LENGTH) {
+    const compressedOffset = safeNumber(bytes.readBigUInt64LE(at), fail);
+    const compressedLength = bytes.readUInt32LE(at + 8);
+    const blockLength = bytes.readUInt32LE(at + 12);
+    const blockOffset = safeNumber(bytes.readBigUInt64LE(at + 16), fail);
+    const wantLength = i < blockCount - 1 ? blockSize : decodedLength - i * blockSize;
+    if (blockOffset !== i * blockSize || blockLength !== wantLength) {
+      fail(`block ${i} decodes to bytes ${blockOffset}+${blockLength}, expected ${i * blockSize}+${wantLength}`);
+    }
+    if (compressedLength <= BLOCK_SIZE_WORD || compressedLength > BLOCK_SIZE_WORD + MAX_BLOCK_SIZE) {
+      fail(`block ${i} has an impossible compressed length ${compressedLength}`);
+    }
+    if (compressedOffset < endOfPrevious) fail(`block ${i} overlaps the frame header or the block before it`);
+    endOfPrevious = compressedOffset + compressedLength;
+    if (endOfPrevious > imageLength) fail(`block ${i} ends at ${endOfPrevious}, past the end of the ${imageLength}-byte image`);
+  }
+  return BlockIndexView.of(
+    { blockSize, pieceSize, blockCount, imageLength, decodedLength, imageSha256 },
+    aligned.subarray(HEADER_LENGTH, piecesAt),
+    new Uint32Array(aligned.buffer, aligned.byteOffset + piecesAt, pieceCount * 2),
+  );
 }
 
+interface IndexHeader {
+  blockSize: number;
+  pieceSize: number;
+  blockCount: number;
+  imageLength: number;
+  decodedLength: number;
+  imageSha256: Buffer;
+}
+
+/**
+ * An index's blocks, read from its records on demand. A view of the whole index holds every
+ * block; `retain` makes a smaller one that holds only some of them (the others may not be asked for).
+ */
 export class BlockIndexView {
   readonly blockSize: number;
   readonly pieceSize: number;
   readonly blockCount: number;
-  readonly pieceCount: number;
   readonly imageLength: number;
   readonly decodedLength: number;
   readonly imageSha256: Buffer;
-  /** The piece hashes as little-endian 32-bit word pairs (piece p is words 2p, 2p + 1), a view of the index bytes. */
-  readonly pieceWords: Uint32Array;
-  private readonly piecesPerBlock: number;
 
-  constructor(
-    private readonly bytes: Buffer,
-    image: ImageTarget,
+  /**
+   * `records`: RECORD_LENGTH bytes per held block; `pieceWords`: the piece hashes of the held
+   * blocks, block after block, as little-endian 32-bit word pairs. `slots` (when only some blocks
+   * are held): per block, its record's number or -1, and `firstPieces` per record its first piece.
+   */
+  private constructor(
+    header: IndexHeader,
+    private readonly records: Buffer,
+    /** Piece p's hash is words 2p (low) and 2p + 1 (high); pieces numbered by `pieceStart`. */
+    readonly pieceWords: Uint32Array,
+    private readonly slots?: Int32Array,
+    private readonly firstPieces?: Uint32Array,
   ) {
-    const fail = (why: string): never => {
-      throw new BlockIndexError(`block index of ${image.name}: ${why}`);
-    };
-    if (bytes.length < HEADER_LENGTH || bytes.toString('latin1', 0, 8) !== BLOCK_INDEX_MAGIC) fail('not a block index (bad magic)');
-    const version = bytes.readUInt32LE(8);
-    if (version !== BLOCK_INDEX_VERSION) fail(`format version ${version}, this updog reads version ${BLOCK_INDEX_VERSION}`);
-    const blockSize = bytes.readUInt32LE(12);
-    const pieceSize = bytes.readUInt32LE(16);
-    const blockCount = bytes.readUInt32LE(20);
-    const imageLength = safeNumber(bytes.readBigUInt64LE(24), fail);
-    const decodedLength = safeNumber(bytes.readBigUInt64LE(32), fail);
-    this.imageSha256 = bytes.subarray(40, 72);
-    if (pieceSize < 512 || (pieceSize & (pieceSize - 1)) !== 0) fail(`piece size ${pieceSize} is not a power of two of at least 512`);
-    if (blockSize < pieceSize || blockSize > MAX_BLOCK_SIZE || blockSize % pieceSize !== 0) {
-      fail(`block size ${blockSize} is not a multiple of the piece size ${pieceSize} up to ${MAX_BLOCK_SIZE}`);
-    }
-    if (imageLength !== image.length || this.imageSha256.toString('hex') !== image.sha256) {
-      fail('it describes another image (its image length or sha256 differs from the signed target)');
-    }
-    if (blockCount !== Math.ceil(decodedLength / blockSize)) fail(`${blockCount} blocks cannot hold ${decodedLength} bytes in blocks of ${blockSize}`);
-    const pieceCount = piecesIn(decodedLength, pieceSize);
-    const piecesAt = HEADER_LENGTH + blockCount * RECORD_LENGTH;
-    const expected = piecesAt + pieceCount * PIECE_HASH_LENGTH;
-    if (bytes.length !== expected) fail(`${bytes.length} bytes where ${blockCount} blocks need ${expected}`);
-    this.blockSize = blockSize;
-    this.pieceSize = pieceSize;
-    this.blockCount = blockCount;
-    this.pieceCount = pieceCount;
-    this.imageLength = imageLength;
-    this.decodedLength = decodedLength;
-    this.piecesPerBlock = blockSize / pieceSize;
-    this.pieceWords = new Uint32Array(bytes.buffer, bytes.byteOffset + piecesAt, pieceCount * 2);
+    this.blockSize = header.blockSize;
+    this.pieceSize = header.pieceSize;
+    this.blockCount = header.blockCount;
+    this.imageLength = header.imageLength;
+    this.decodedLength = header.decodedLength;
+    this.imageSha256 = header.imageSha256;
+  }
 
-    let endOfPrevious = MIN_FRAME_HEADER;
-    for (let i = 0; i < blockCount; i++) {
-      const at = this.recordAt(i);
-      const compressedOffset = safeNumber(bytes.readBigUInt64LE(at), fail);
-      const compressedLength = this.compressedLength(i);
-      const decodedLength = this.blockLength(i);
-      const decodedOffset = safeNumber(bytes.readBigUInt64LE(at + 16), fail);
-      const wantLength = i < blockCount - 1 ? blockSize : this.decodedLength - i * blockSize;
-      if (decodedOffset !== i * blockSize || decodedLength !== wantLength) {
-        fail(`block ${i} decodes to bytes ${decodedOffset}+${decodedLength}, expected ${i * blockSize}+${wantLength}`);
-      }
-      if (compressedLength <= BLOCK_SIZE_WORD || compressedLength > BLOCK_SIZE_WORD + MAX_BLOCK_SIZE) {
-        fail(`block ${i} has an impossible compressed length ${compressedLength}`);
-      }
-      if (compressedOffset < endOfPrevious) fail(`block ${i} overlaps the frame header or the block before it`);
-      endOfPrevious = compressedOffset + compressedLength;
-      if (endOfPrevious > imageLength) fail(`block ${i} ends at ${endOfPrevious}, past the end of the ${imageLength}-byte image`);
+  /** A view of a whole index; openBlockIndex checks the bytes first. */
+  static of(header: IndexHeader, records: Buffer, pieceWords: Uint32Array): BlockIndexView {
+    return new BlockIndexView(header, records, pieceWords);
+  }
+
+  /**
+   * A view holding only the blocks `keep` selects (copied: this view's memory can then go). An
+   * install keeps the blocks not yet in place, so what it holds grows with what changed, not
+   * with the image.
+   */
+  retain(keep: (i: number) => boolean): BlockIndexView {
+    const slots = new Int32Array(this.blockCount).fill(-1);
+    let held = 0;
+    let pieces = 0;
+    for (let i = 0; i < this.blockCount; i++) {
+      if (!keep(i)) continue;
+      slots[i] = held++;
+      pieces += this.pieceEnd(i) - this.pieceStart(i);
     }
+    const records = Buffer.allocUnsafe(held * RECORD_LENGTH);
+    const pieceWords = new Uint32Array(pieces * 2);
+    const firstPieces = new Uint32Array(held);
+    for (let i = 0, piece = 0; i < this.blockCount; i++) {
+      const slot = slots[i]!;
+      if (slot < 0) continue;
+      this.records.copy(records, slot * RECORD_LENGTH, this.recordAt(i), this.recordAt(i) + RECORD_LENGTH);
+      firstPieces[slot] = piece;
+      pieceWords.set(this.pieceWords.subarray(2 * this.pieceStart(i), 2 * this.pieceEnd(i)), 2 * piece);
+      piece += this.pieceEnd(i) - this.pieceStart(i);
+    }
+    return new BlockIndexView(this, records, pieceWords, slots, firstPieces);
   }
 
   /** Offset of block i's size word in the compressed image. */
   compressedOffset(i: number): number {
-    return Number(this.bytes.readBigUInt64LE(this.recordAt(i)));
+    return Number(this.records.readBigUInt64LE(this.recordAt(i)));
   }
 
   /** Block i's size word plus payload. */
   compressedLength(i: number): number {
-    return this.bytes.readUInt32LE(this.recordAt(i) + 8);
+    return this.records.readUInt32LE(this.recordAt(i) + 8);
   }
 
   /** Where block i's decoded bytes go in the partition. */
@@ -210,21 +263,26 @@ export class BlockIndexView {
 
   /** Block i's decoded length. */
   blockLength(i: number): number {
-    return this.bytes.readUInt32LE(this.recordAt(i) + 12);
+    return this.records.readUInt32LE(this.recordAt(i) + 12);
   }
 
-  /** The sha256 of block i's decoded bytes: a view of the index bytes. */
+  /** The sha256 of block i's decoded bytes: a view of the index's memory. */
   blockSha256(i: number): Buffer {
-    return this.bytes.subarray(this.recordAt(i) + 24, this.recordAt(i) + 56);
+    return this.records.subarray(this.recordAt(i) + 24, this.recordAt(i) + 56);
   }
 
   compressedSha256(i: number): Buffer {
-    return this.bytes.subarray(this.recordAt(i) + 56, this.recordAt(i) + 88);
+    return this.records.subarray(this.recordAt(i) + 56, this.recordAt(i) + 88);
   }
 
-  /** Block i's first piece (pieces are numbered block after block; every block but the last is whole). */
+  /** Block i's first piece in `pieceWords`. */
   pieceStart(i: number): number {
-    return i === this.blockCount ? this.pieceCount : i * this.piecesPerBlock;
+    return this.firstPieces === undefined ? i * (this.blockSize / this.pieceSize) : this.firstPieces[this.slot(i)]!;
+  }
+
+  /** One past block i's last piece. */
+  pieceEnd(i: number): number {
+    return this.pieceStart(i) + piecesIn(this.blockLength(i), this.pieceSize);
   }
 
   pieceHash(p: number): bigint {
@@ -243,8 +301,14 @@ export class BlockIndexView {
     };
   }
 
+  private slot(i: number): number {
+    const slot = this.slots === undefined ? i : this.slots[i]!;
+    if (slot < 0 || slot === undefined) throw new RangeError(`block ${i} is not held by this view of the block index`);
+    return slot;
+  }
+
   private recordAt(i: number): number {
-    return HEADER_LENGTH + i * RECORD_LENGTH;
+    return this.slot(i) * RECORD_LENGTH;
   }
 }
 

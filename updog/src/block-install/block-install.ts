@@ -11,6 +11,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { openBlockIndex, BlockIndexError, type BlockIndexView } from '../block-index/format.js';
+import type { PieceHasher } from '../block-index/piece-hash.js';
 import type { Logger } from '../common/log.js';
 import { DownloadCancelledError, downloadRange, HttpStatusError, RangeMismatchError, RangeNotSupportedError, type DownloadContext } from '../net/bounded-download.js';
 import { Lz4BlockDecoder } from '../install/lz4-block.js';
@@ -20,8 +21,8 @@ import type { ProgressListener } from '../install/progress.js';
 import { DownloadVerificationError, downloadTarget, targetDownloadSpec, verifyTargetBytes, type ExpectedTarget } from '../install/verified-download.js';
 import { BatchedWriter } from './batched-writer.js';
 import { BlockVerificationError, decodeFetchedBlock, splitRange } from './fetched-block.js';
-import { findPresentBlocks, readExactly, scanHashers, scanPieces, sha256, withReadAhead } from './local-blocks.js';
-import { hashWords, PieceTable } from './piece-table.js';
+import { findPresentBlocks, readExactly, scanHashers, scanPieces, sha256, withReadAhead, type SlotPair } from './local-blocks.js';
+import { hashWords, PieceTable, type HashWords } from './piece-table.js';
 import { FETCH, fetchRanges, LOCAL, localReads, locateBlocks, passEnd, piecePosition, PRESENT, wantPieces, type FetchRange } from './plan.js';
 
 /** Why the block install is not used for this image; the caller streams the image instead. */
@@ -42,6 +43,8 @@ const FETCH_WRITE_BYTES = 256 * 1024;
  * scanning the host again, so memory does not grow with the image.
  */
 export const MAX_WANTED_PIECES = 196_608;
+/** The largest block index read: that of a 16 GiB image of 64 KiB blocks is 54 MiB. */
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
 export interface BlockInstallOptions {
   image: string;
@@ -78,15 +81,7 @@ export interface BlockInstallResult {
 
 export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockInstallResult> {
   const started = performance.now();
-  const index = await loadIndex(o);
-  if (index.decodedLength > o.partition.size) {
-    throw new PartitionOverflowError(`${o.source.name} decodes to ${index.decodedLength} bytes, more than the ${o.partition.size}-byte partition ${o.partition.label}`);
-  }
-  const hashers = scanHashers(index);
-  const sources = await findPresentBlocks(o.disk, o.partition.offset, index, hashers);
-  const zero = hashWords(BigUint64Array.of(hashers[0].hash(Buffer.alloc(index.pieceSize))));
-  let presentBytes = 0;
-  sources.forEach((s, i) => (presentBytes += s === PRESENT ? index.blockLength(i) : 0));
+  const { index, sources, presentBytes, hashers, zero } = await blocksInPlace(o);
 
   const counters = { downloaded: 0, reused: presentBytes, written: presentBytes, newlyWritten: 0 };
   const stored: StoredBytes = { local: 0, fetched: 0 };
@@ -131,7 +126,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     // a batch's pieces are disjoint parts of its buffer: read in parallel on the thread pool
     const read = async (k: number, into: Buffer): Promise<void> => {
       const blocks = batches[k]!;
-      const positions = blocks.flatMap((i) => Array.from({ length: index.pieceStart(i + 1) - index.pieceStart(i) }, (_, q) => piecePosition(index, i, index.pieceStart(i) + q, table, zero)!));
+      const positions = blocks.flatMap((i) => Array.from({ length: index.pieceEnd(i) - index.pieceStart(i) }, (_, q) => piecePosition(index, i, index.pieceStart(i) + q, table, zero)!));
       const length = blocks.reduce((n, i) => n + index.blockLength(i), 0);
       into.fill(0, 0, length);
       await Promise.all(localReads(positions, index.pieceSize, length).map((r) => readExactly(o.disk, into.subarray(r.to), r.length, o.active.offset + r.from)));
@@ -162,7 +157,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     });
     return notLocalAfterAll;
   };
-  const largestBlock = decoderSize(index);
+  const largestBlock = decoderSize(index, sources);
   const fetchAll = (ranges: FetchRange[]): Promise<void> =>
     allOrStop(
       Array.from({ length: Math.min(FETCH_LANES, ranges.length) }, async () => {
@@ -236,11 +231,33 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
   return { method: 'blocks', downloadedBytes: counters.downloaded, reusedBytes: counters.reused, writtenBytes: index.decodedLength };
 }
 
+/**
+ * Loads the index and finds the blocks already in place; returns a view of the index holding
+ * only the others (an install asks for nothing else), so the whole index can be freed.
+ */
+async function blocksInPlace(o: BlockInstallOptions): Promise<{ index: BlockIndexView; sources: Uint8Array; presentBytes: number; hashers: SlotPair<PieceHasher>; zero: HashWords }> {
+  const whole = await loadIndex(o);
+  if (whole.decodedLength > o.partition.size) {
+    throw new PartitionOverflowError(`${o.source.name} decodes to ${whole.decodedLength} bytes, more than the ${o.partition.size}-byte partition ${o.partition.label}`);
+  }
+  const hashers = scanHashers(whole);
+  const sources = await findPresentBlocks(o.disk, o.partition.offset, whole, hashers);
+  const zero = hashWords(BigUint64Array.of(hashers[0].hash(Buffer.alloc(whole.pieceSize))));
+  let presentBytes = 0;
+  sources.forEach((s, i) => (presentBytes += s === PRESENT ? whole.blockLength(i) : 0));
+  return { index: whole.retain((i) => sources[i] !== PRESENT), sources, presentBytes, hashers, zero };
+}
+
 /** Downloads the index (bounded by its signed length) and checks it against its signed hash and its image. */
 async function loadIndex(o: BlockInstallOptions): Promise<BlockIndexView> {
-  const chunks: Buffer[] = [];
+  if (o.index.length > MAX_INDEX_BYTES) {
+    throw new BlockInstallUnavailable(`its block index ${o.index.name} is ${o.index.length} bytes, more than the ${MAX_INDEX_BYTES} this updog reads`);
+  }
+  // filled in place: the verified download never exceeds the signed length
+  const bytes = Buffer.allocUnsafe(o.index.length);
+  let filled = 0;
   try {
-    for await (const chunk of verifyTargetBytes(downloadTarget(o.index, o.download), o.index)) chunks.push(chunk);
+    for await (const chunk of verifyTargetBytes(downloadTarget(o.index, o.download), o.index)) filled += chunk.copy(bytes, filled);
   } catch (err) {
     if (err instanceof DownloadCancelledError) throw err;
     if (err instanceof DownloadVerificationError) {
@@ -248,9 +265,8 @@ async function loadIndex(o: BlockInstallOptions): Promise<BlockIndexView> {
     }
     throw new BlockInstallUnavailable(`its block index could not be downloaded: ${(err as Error).message}`, { cause: err });
   }
-  const bytes = Buffer.concat(chunks);
   try {
-    return openBlockIndex(bytes, o.source);
+    return openBlockIndex(bytes.subarray(0, filled), o.source);
   } catch (err) {
     if (err instanceof BlockIndexError) throw new BlockInstallUnavailable(err.message, { cause: err });
     throw err;
@@ -269,7 +285,7 @@ function* localBatches(sources: Uint8Array, index: BlockIndexView, from: number,
   let batch: number[] = [];
   let bytes = 0;
   for (let i = from; i < end; i++) {
-    const length = index.blockLength(i);
+    const length = sources[i] === LOCAL ? index.blockLength(i) : 0;
     const follows = batch.length > 0 && batch.at(-1) === i - 1 && bytes + length <= maxBytes;
     if (batch.length > 0 && (sources[i] !== LOCAL || !follows)) {
       yield batch;
@@ -284,9 +300,9 @@ function* localBatches(sources: Uint8Array, index: BlockIndexView, from: number,
 }
 
 /** Big enough for any block's decoded bytes and any block's compressed payload. */
-function decoderSize(index: BlockIndexView): number {
+function decoderSize(index: BlockIndexView, sources: Uint8Array): number {
   let max = index.blockSize;
-  for (let i = 0; i < index.blockCount; i++) max = Math.max(max, index.compressedLength(i));
+  for (let i = 0; i < index.blockCount; i++) if (sources[i] !== PRESENT) max = Math.max(max, index.compressedLength(i));
   return max;
 }
 

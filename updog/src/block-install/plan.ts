@@ -23,7 +23,7 @@ export function passEnd(index: BlockIndexView, sources: Uint8Array, from: number
   let end = from;
   for (; end < index.blockCount; end++) {
     if (sources[end] === PRESENT) continue;
-    const more = index.pieceStart(end + 1) - index.pieceStart(end);
+    const more = index.pieceEnd(end) - index.pieceStart(end);
     if (pieces + more > maxPieces && pieces > 0) break;
     pieces += more;
   }
@@ -34,7 +34,7 @@ export function passEnd(index: BlockIndexView, sources: Uint8Array, from: number
 export function wantPieces(index: BlockIndexView, sources: Uint8Array, from: number, end: number, table: PieceTable): void {
   for (let i = from; i < end; i++) {
     if (sources[i] === PRESENT) continue;
-    for (let p = index.pieceStart(i); p < index.pieceStart(i + 1); p++) table.want(index.pieceWords, p);
+    for (let p = index.pieceStart(i); p < index.pieceEnd(i); p++) table.want(index.pieceWords, p);
   }
 }
 
@@ -49,7 +49,7 @@ export function locateBlocks(index: BlockIndexView, sources: Uint8Array, from: n
   for (let i = from; i < end; i++) {
     if (sources[i] === PRESENT) continue;
     let found = true;
-    for (let p = index.pieceStart(i); p < index.pieceStart(i + 1) && found; p++) found = piecePosition(index, i, p, table, zero) !== undefined;
+    for (let p = index.pieceStart(i); p < index.pieceEnd(i) && found; p++) found = piecePosition(index, i, p, table, zero) !== undefined;
     sources[i] = found ? LOCAL : FETCH;
     if (found) localBytes += index.blockLength(i);
     else fetchBytes += index.compressedLength(i);

@@ -13,7 +13,7 @@ import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockIndexTargetName, decodeBlockIndex, encodeBlockIndex, type BlockIndex } from '../../src/block-index/format.js';
-import { installFromBlocks } from '../../src/block-install/block-install.js';
+import { BlockInstallUnavailable, installFromBlocks, type BlockInstallResult } from '../../src/block-install/block-install.js';
 import { makeFakeImage } from '../../src/boot/fake-image.js';
 import { createLogger } from '../../src/common/log.js';
 import { DEFAULT_DOWNLOAD_LIMITS } from '../../src/net/download-limits.js';
@@ -168,40 +168,53 @@ describe('block install', () => {
   });
 });
 
-describe('block install in passes', () => {
+/** installFromBlocks called directly (not through the bin) on set B's root, from set A's; `index` overrides the index target. */
+async function installDirectly(options: { maxWantedPieces?: number; index?: { length: number } }): Promise<{ result: BlockInstallResult; plans: string[] }> {
+  const target = fs.readFileSync(rootTargetPath());
+  const hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  const sets = f.sets();
+  const extent = (p: { offset: number; size: number }, label: string) => ({ offset: p.offset, size: p.size, label });
+  const plans: string[] = [];
+  const logger = createLogger('updog', 'info');
+  logger.info = ((obj: Record<string, unknown>, msg: string) => void (msg === 'block install planned' && plans.push(JSON.stringify(obj)))) as typeof logger.info;
+  const dispatcher = createDispatcher();
+  const disk = await open(f.disk, 'r+');
+  try {
+    const result = await installFromBlocks({
+      image: 'root',
+      source: { url: `${f.server.url}/targets/${basename(rootTargetPath())}`, name: rootTargetName(), length: target.length, sha256: hex(target) },
+      index: { url: `${f.server.url}/targets/${basename(indexFilePath())}`, name: blockIndexTargetName(rootTargetName()), length: indexBytes.length, sha256: hex(indexBytes), ...options.index },
+      download: { dispatcher, limits: DEFAULT_DOWNLOAD_LIMITS },
+      disk,
+      partition: extent(sets.B.root, 'B root'),
+      active: extent(sets.A.root, 'A root'),
+      logger,
+      ...(options.maxWantedPieces === undefined ? {} : { maxWantedPieces: options.maxWantedPieces }),
+    });
+    return { result, plans };
+  } finally {
+    await disk.close();
+    await dispatcher.close();
+  }
+}
+
+describe('block install, called directly', () => {
   it('with a table of fewer pieces than are missing: several host scans, the same bytes fetched, the exact image', async () => {
     freshDisk();
-    const target = fs.readFileSync(rootTargetPath());
-    const hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-    const sets = f.sets();
-    const extent = (p: { offset: number; size: number }, label: string) => ({ offset: p.offset, size: p.size, label });
-    const logs: string[] = [];
-    const logger = createLogger('updog', 'info');
-    logger.info = ((obj: Record<string, unknown>, msg: string) => void logs.push(`${msg} ${JSON.stringify(obj)}`)) as typeof logger.info;
-    const dispatcher = createDispatcher();
-    const disk = await open(f.disk, 'r+');
-    try {
-      const result = await installFromBlocks({
-        image: 'root',
-        source: { url: `${f.server.url}/targets/${basename(rootTargetPath())}`, name: rootTargetName(), length: target.length, sha256: hex(target) },
-        index: { url: `${f.server.url}/targets/${basename(indexFilePath())}`, name: blockIndexTargetName(rootTargetName()), length: indexBytes.length, sha256: hex(indexBytes) },
-        download: { dispatcher, limits: DEFAULT_DOWNLOAD_LIMITS },
-        disk,
-        partition: extent(sets.B.root, 'B root'),
-        active: extent(sets.A.root, 'A root'),
-        logger,
-        maxWantedPieces: 64, // 256 KiB of blocks per pass
-      });
-      const want = expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT);
-      expect(result).toEqual({ method: 'blocks', downloadedBytes: want.fetched, reusedBytes: IMAGE_SIZES.root - want.blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0), writtenBytes: IMAGE_SIZES.root });
-    } finally {
-      await disk.close();
-      await dispatcher.close();
-    }
-    const passes = logs.filter((l) => l.startsWith('block install planned'));
-    expect(passes).toHaveLength(Math.ceil(IMAGE_SIZES.root / (256 * KIB)));
-    expect(passes[1]).toContain(`"pass":2,"firstBlock":4,"endBlock":8`);
+    const { result, plans } = await installDirectly({ maxWantedPieces: 64 }); // 256 KiB of blocks per pass
+    const want = expectedFetch(index, NEXT_ROOT, ACTIVE_ROOT);
+    expect(result).toEqual({ method: 'blocks', downloadedBytes: want.fetched, reusedBytes: IMAGE_SIZES.root - want.blocks.reduce((n, i) => n + index.blocks[i]!.decodedLength, 0), writtenBytes: IMAGE_SIZES.root });
+    expect(plans).toHaveLength(Math.ceil(IMAGE_SIZES.root / (256 * KIB)));
+    expect(plans[1]).toContain(`"pass":2,"firstBlock":4,"endBlock":8`);
     expect(rootOfB()).toBe(NEXT_ROOT_HASH);
+  });
+
+  it('an index signed as larger than 64 MiB is not downloaded: the image is streamed instead', async () => {
+    freshDisk();
+    await expect(installDirectly({ index: { length: 64 * MIB + 1 } })).rejects.toThrow(
+      new BlockInstallUnavailable(`its block index ${blockIndexTargetName(rootTargetName())} is ${64 * MIB + 1} bytes, more than the ${64 * MIB} this updog reads`),
+    );
+    expect(f.server.responses).toEqual([]);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   BlockIndexError,
   blockIndexTargetName,
   decodeBlockIndex,
+  openBlockIndex,
   encodeBlockIndex,
   HEADER_LENGTH,
   RECORD_LENGTH,
@@ -117,6 +118,18 @@ describe('block index format', () => {
     const { h64Raw } = await xxhash();
     expect(decoded.pieceHashes[48]).toBe(h64Raw(data.subarray(48 * 4096)));
     expect(blockIndexTargetName('a-root.ext4.lz4')).toBe('a-root.ext4.lz4.blockindex');
+  });
+
+  it('a retained view holds only the blocks kept, with their records and pieces, and refuses the others', () => {
+    const whole = openBlockIndex(encodeBlockIndex(index), image);
+    const part = whole.retain((i) => i === 1 || i === 3);
+    expect([1, 3].map((i) => part.block(i))).toEqual([index.blocks[1], index.blocks[3]]);
+    expect([part.pieceStart(1), part.pieceEnd(1), part.pieceStart(3), part.pieceEnd(3)]).toEqual([0, 16, 16, 17]);
+    expect(part.pieceWords).toHaveLength(17 * 2);
+    expect(part.pieceHash(16)).toBe(index.pieceHashes[48]);
+    expect(part.pieceHash(0)).toBe(index.pieceHashes[16]);
+    expect(() => part.blockLength(2)).toThrow('block 2 is not held by this view of the block index');
+    expect(part).toMatchObject({ blockCount: 4, blockSize: 65536, decodedLength: 200_000 });
   });
 
   it('refuses a bad magic, another format version, and an index of another image', () => {
