@@ -302,8 +302,8 @@ export class BlockIndexView {
   }
 
   private slot(i: number): number {
-    const slot = this.slots === undefined ? i : this.slots[i]!;
-    if (slot < 0 || slot === undefined) throw new RangeError(`block ${i} is not held by this view of the block index`);
+    const slot = i >= 0 && i < this.blockCount ? (this.slots === undefined ? i : this.slots[i]!) : -1;
+    if (slot < 0) throw new RangeError(`block ${i} is not held by this view of the block index`);
     return slot;
   }
 

@@ -81,7 +81,10 @@ export interface BlockInstallResult {
 
 export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockInstallResult> {
   const started = performance.now();
-  const { index, sources, presentBytes, hashers, zero } = await blocksInPlace(o);
+  const { index, sources, presentBytes, toWriteCompressed, hashers, zero } = await blocksInPlace(o);
+  releaseGarbage(); // the whole index as downloaded, before the passes allocate
+  /** The scan buffers, kept while another scan of the host may come. */
+  let scanners: SlotPair<PieceHasher> | undefined = hashers;
 
   const counters = { downloaded: 0, reused: presentBytes, written: presentBytes, newlyWritten: 0 };
   const stored: StoredBytes = { local: 0, fetched: 0 };
@@ -190,17 +193,20 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
     // Passes over the image, each with a bounded table of the pieces to find on the host: one
     // pass unless more than MAX_WANTED_PIECES pieces are not in place.
     for (let from = 0, pass = 1; from < index.blockCount; pass++) {
+      throwIfCancelled();
       const planStarted = performance.now();
       const { end, pieces } = passEnd(index, sources, from, o.maxWantedPieces ?? MAX_WANTED_PIECES);
+      const last = end === index.blockCount;
       let table: PieceTable | undefined = new PieceTable(pieces);
       wantPieces(index, sources, from, end, table);
       const todo = pieces > 0;
-      if (todo) await scanPieces(o.disk, o.active, index.pieceSize, table, hashers);
+      if (todo) await scanPieces(o.disk, o.active, index.pieceSize, table, scanners!);
+      if (last) scanners = undefined;
       const { localBytes, fetchBytes } = locateBlocks(index, sources, from, end, table, zero);
       o.logger.info(
         {
           image: o.image,
-          ...(from === 0 && end === index.blockCount ? {} : { pass, firstBlock: from, endBlock: end }),
+          ...(from === 0 && last ? {} : { pass, firstBlock: from, endBlock: end }),
           blocks: index.blockCount,
           presentBytes,
           localBytes,
@@ -210,10 +216,15 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
         },
         'block install planned',
       );
-      if (pass === 1 && end === index.blockCount && fetchBytes > STREAM_ABOVE_FETCH_SHARE * index.imageLength) {
-        throw new BlockInstallUnavailable(`${Math.round((100 * fetchBytes) / index.imageLength)} % of ${o.source.name} must be fetched, so it is streamed whole`);
+      if (pass === 1) {
+        // what the first pass fetches, scaled to all the blocks not in place (exact when it covers them all)
+        const planned = compressedBytes(index, sources, from, end);
+        const estimate = planned === 0 ? 0 : (fetchBytes * toWriteCompressed) / planned;
+        if (estimate > STREAM_ABOVE_FETCH_SHARE * index.imageLength) {
+          const share = `${last ? '' : 'about '}${Math.round((100 * estimate) / index.imageLength)} %`;
+          throw new BlockInstallUnavailable(`${share} of ${o.source.name} must be fetched${last ? '' : ` (judged from its first ${end} of ${index.blockCount} blocks)`}, so it is streamed whole`);
+        }
       }
-      if (pass === 1) releaseGarbage(); // the index as downloaded and the scans' garbage, before the copy and the fetch allocate
       const toFetch = blocksFrom(sources, FETCH, from, end);
       let notLocalAfterAll: number[] = [];
       await allOrStop([todo ? copyLocal(from, end, table).then((blocks) => void (notLocalAfterAll = blocks)) : Promise.resolve(), fetchAll(fetchRanges(index, toFetch, MAX_RANGE_BYTES))], stop);
@@ -223,6 +234,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
         await fetchAll(fetchRanges(index, notLocalAfterAll, MAX_RANGE_BYTES));
       }
       from = end;
+      if (!last) releaseGarbage(); // this pass's table and buffers, before the next pass allocates its own
     }
   } catch (err) {
     throw asUnavailable(err) ?? err;
@@ -235,7 +247,9 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
  * Loads the index and finds the blocks already in place; returns a view of the index holding
  * only the others (an install asks for nothing else), so the whole index can be freed.
  */
-async function blocksInPlace(o: BlockInstallOptions): Promise<{ index: BlockIndexView; sources: Uint8Array; presentBytes: number; hashers: SlotPair<PieceHasher>; zero: HashWords }> {
+async function blocksInPlace(
+  o: BlockInstallOptions,
+): Promise<{ index: BlockIndexView; sources: Uint8Array; presentBytes: number; toWriteCompressed: number; hashers: SlotPair<PieceHasher>; zero: HashWords }> {
   const whole = await loadIndex(o);
   if (whole.decodedLength > o.partition.size) {
     throw new PartitionOverflowError(`${o.source.name} decodes to ${whole.decodedLength} bytes, more than the ${o.partition.size}-byte partition ${o.partition.label}`);
@@ -245,7 +259,8 @@ async function blocksInPlace(o: BlockInstallOptions): Promise<{ index: BlockInde
   const zero = hashWords(BigUint64Array.of(hashers[0].hash(Buffer.alloc(whole.pieceSize))));
   let presentBytes = 0;
   sources.forEach((s, i) => (presentBytes += s === PRESENT ? whole.blockLength(i) : 0));
-  return { index: whole.retain((i) => sources[i] !== PRESENT), sources, presentBytes, hashers, zero };
+  const index = whole.retain((i) => sources[i] !== PRESENT);
+  return { index, sources, presentBytes, toWriteCompressed: compressedBytes(index, sources, 0, index.blockCount), hashers, zero };
 }
 
 /** Downloads the index (bounded by its signed length) and checks it against its signed hash and its image. */
@@ -271,6 +286,13 @@ async function loadIndex(o: BlockInstallOptions): Promise<BlockIndexView> {
     if (err instanceof BlockIndexError) throw new BlockInstallUnavailable(err.message, { cause: err });
     throw err;
   }
+}
+
+/** The compressed bytes of the blocks of [from, end) not in place. */
+function compressedBytes(index: BlockIndexView, sources: Uint8Array, from: number, end: number): number {
+  let bytes = 0;
+  for (let i = from; i < end; i++) if (sources[i] !== PRESENT) bytes += index.compressedLength(i);
+  return bytes;
 }
 
 /** The blocks of [from, end) that come from `source`. */

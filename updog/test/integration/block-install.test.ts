@@ -209,6 +209,18 @@ describe('block install, called directly', () => {
     expect(rootOfB()).toBe(NEXT_ROOT_HASH);
   });
 
+  it('planned in passes with nothing to reuse: judged from the first pass, the image is streamed whole instead', async () => {
+    freshDisk();
+    const activeRoot = f.sets().A.root;
+    const fd = fs.openSync(f.disk, 'r+');
+    fs.writeSync(fd, Buffer.alloc(IMAGE_SIZES.root), 0, IMAGE_SIZES.root, activeRoot.offset);
+    fs.closeSync(fd);
+    await expect(installDirectly({ maxWantedPieces: 64 })).rejects.toThrow(
+      new RegExp(`^about (99|100) % of ${rootTargetName().replace(/\./g, '\\.')} must be fetched \\(judged from its first 4 of 144 blocks\\), so it is streamed whole$`),
+    );
+    expect(rootResponses()).toEqual([]); // decided before fetching anything
+  });
+
   it('an index signed as larger than 64 MiB is not downloaded: the image is streamed instead', async () => {
     freshDisk();
     await expect(installDirectly({ index: { length: 64 * MIB + 1 } })).rejects.toThrow(
