@@ -225,6 +225,7 @@ export async function installFromBlocks(o: BlockInstallOptions): Promise<BlockIn
           throw new BlockInstallUnavailable(`${share} of ${o.source.name} must be fetched${last ? '' : ` (judged from its first ${end} of ${index.blockCount} blocks)`}, so it is streamed whole`);
         }
       }
+      if (last && todo) releaseGarbage(); // the scan buffers and the scans' garbage, before the copy and the fetch allocate
       const toFetch = blocksFrom(sources, FETCH, from, end);
       let notLocalAfterAll: number[] = [];
       await allOrStop([todo ? copyLocal(from, end, table).then((blocks) => void (notLocalAfterAll = blocks)) : Promise.resolve(), fetchAll(fetchRanges(index, toFetch, MAX_RANGE_BYTES))], stop);
