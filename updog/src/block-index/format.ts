@@ -99,8 +99,8 @@ export function encodeBlockIndex(index: Omit<BlockIndex, 'pieceStart'>): Buffer 
 export function decodeBlockIndex(bytes: Buffer, image: ImageTarget): BlockIndex {
   const view = openBlockIndex(bytes, image);
   const blocks = Array.from({ length: view.blockCount }, (_, i) => view.block(i));
-  const pieceStart = Uint32Array.from({ length: view.blockCount + 1 }, (_, i) => (i < view.blockCount ? view.pieceStart(i) : i > 0 ? view.pieceEnd(i - 1) : 0));
-  const pieceHashes = new BigUint64Array(pieceStart[view.blockCount]!);
+  const pieceStart = Uint32Array.from({ length: view.blockCount + 1 }, (_, i) => (i === 0 ? 0 : view.pieceEnd(i - 1)));
+  const pieceHashes = new BigUint64Array(view.pieceWords.length / 2);
   for (let p = 0; p < pieceHashes.length; p++) pieceHashes[p] = view.pieceHash(p);
   const { blockSize, pieceSize, imageLength, decodedLength, imageSha256 } = view;
   return { blockSize, pieceSize, imageLength, decodedLength, imageSha256, blocks, pieceHashes, pieceStart };

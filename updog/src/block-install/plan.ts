@@ -34,7 +34,7 @@ export function passEnd(index: BlockIndexView, sources: Uint8Array, from: number
 export function wantPieces(index: BlockIndexView, sources: Uint8Array, from: number, end: number, table: PieceTable): void {
   for (let i = from; i < end; i++) {
     if (sources[i] === PRESENT) continue;
-    for (let p = index.pieceStart(i); p < index.pieceEnd(i); p++) table.want(index.pieceWords, p);
+    for (let p = index.pieceStart(i), endPiece = index.pieceEnd(i); p < endPiece; p++) table.want(index.pieceWords, p);
   }
 }
 
@@ -49,7 +49,7 @@ export function locateBlocks(index: BlockIndexView, sources: Uint8Array, from: n
   for (let i = from; i < end; i++) {
     if (sources[i] === PRESENT) continue;
     let found = true;
-    for (let p = index.pieceStart(i); p < index.pieceEnd(i) && found; p++) found = piecePosition(index, i, p, table, zero) !== undefined;
+    for (let p = index.pieceStart(i), endPiece = index.pieceEnd(i); p < endPiece && found; p++) found = piecePosition(index, i, p, table, zero) !== undefined;
     sources[i] = found ? LOCAL : FETCH;
     if (found) localBytes += index.blockLength(i);
     else fetchBytes += index.compressedLength(i);
